@@ -1,0 +1,205 @@
+//! Lossless conversions between the validated model and the generated `protime-raw` types:
+//! `TryFrom<raw>` validates (with exactly the rules of [`crate::parse_delivery`], by going
+//! through the same walker), `From<model>` cannot fail.
+
+use std::num::{NonZeroU32, NonZeroU64};
+
+use protime_raw::types as raw;
+use serde_json::Value;
+
+use crate::error::{ErrorCode, ValidationError, ValidationErrors};
+use crate::model::{
+    ActivityLevel, Clocking, ClockingChange, ClockingKind, ClockingStatus, ExternalReferences,
+    Geolocation,
+};
+
+fn serialization_failure(error: &serde_json::Error) -> ValidationErrors {
+    ValidationErrors::single(ValidationError {
+        pointer: String::new(),
+        code: ErrorCode::JsonSyntax,
+        message: format!("the raw value could not be serialized: {error}"),
+        value: None,
+        allowed: None,
+    })
+}
+
+impl TryFrom<raw::ClockingChange> for ClockingChange {
+    type Error = ValidationErrors;
+
+    /// Validates a generated change (for example a delta item) with the model's rules.
+    fn try_from(change: raw::ClockingChange) -> Result<Self, Self::Error> {
+        let value = serde_json::to_value(&change).map_err(|e| serialization_failure(&e))?;
+        crate::parse_change_value(&value)
+    }
+}
+
+impl TryFrom<raw::Clocking> for Clocking {
+    type Error = ValidationErrors;
+
+    /// Validates a generated clocking (for example from a list page). Error pointers are
+    /// relative to a change envelope (`/data/...`), as for deliveries.
+    fn try_from(clocking: raw::Clocking) -> Result<Self, Self::Error> {
+        let data = serde_json::to_value(&clocking).map_err(|e| serialization_failure(&e))?;
+        let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
+        match crate::parse_change_value(&envelope)? {
+            ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
+            // The envelope above is always InsertOrUpdate.
+            ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
+                pointer: "/changeType".into(),
+                code: ErrorCode::EnumUnknown,
+                message: "expected an InsertOrUpdate change".into(),
+                value: Some(Value::from("Delete")),
+                allowed: None,
+            })),
+        }
+    }
+}
+
+/// Ids in the model are at least 1, so they always fit a `NonZeroU64`.
+fn non_zero_id(id: i64) -> NonZeroU64 {
+    NonZeroU64::MIN.saturating_add(id.unsigned_abs().saturating_sub(1))
+}
+
+fn raw_references(references: Option<ExternalReferences>) -> Option<raw::ExternalReferences> {
+    references.map(|map| raw::ExternalReferences(map.into_iter().collect()))
+}
+
+fn raw_geolocation(geolocation: Geolocation) -> raw::Geolocation {
+    raw::Geolocation {
+        latitude: geolocation.latitude.get(),
+        longitude: geolocation.longitude.get(),
+    }
+}
+
+fn raw_status(status: ClockingStatus) -> raw::ClockingStatus {
+    match status {
+        ClockingStatus::Unknown => raw::ClockingStatus::Unknown,
+        ClockingStatus::Active => raw::ClockingStatus::Active,
+        ClockingStatus::Deleted => raw::ClockingStatus::Deleted,
+    }
+}
+
+fn raw_level(level: ActivityLevel) -> raw::ActivityLevel {
+    raw::ActivityLevel {
+        // Levels in the model are at least 1.
+        level: NonZeroU32::MIN.saturating_add(level.level.get().unsigned_abs().saturating_sub(1)),
+        activity_definition: raw::ActivityDefinitionRef {
+            id: level.activity_definition.id.as_str().to_owned(),
+            external_references: raw_references(level.activity_definition.external_references),
+        },
+    }
+}
+
+/// The kind-specific raw fields: (kind, reason, isOpen, activityLevels).
+fn raw_kind(
+    kind: ClockingKind,
+) -> (
+    raw::ClockingKind,
+    Option<raw::ReasonRef>,
+    Option<bool>,
+    Vec<raw::ActivityLevel>,
+) {
+    match kind {
+        ClockingKind::InOut => (raw::ClockingKind::InOut, None, None, Vec::new()),
+        ClockingKind::ActivityEnd => (raw::ClockingKind::ActivityEnd, None, None, Vec::new()),
+        ClockingKind::Reason { reason, is_open } => (
+            raw::ClockingKind::Reason,
+            Some(raw::ReasonRef {
+                id: non_zero_id(reason.id.get()),
+                external_references: raw_references(reason.external_references),
+            }),
+            is_open,
+            Vec::new(),
+        ),
+        ClockingKind::Activity { levels } => (
+            raw::ClockingKind::Activity,
+            None,
+            None,
+            levels.as_slice().iter().cloned().map(raw_level).collect(),
+        ),
+    }
+}
+
+impl From<Clocking> for raw::Clocking {
+    fn from(clocking: Clocking) -> Self {
+        let (kind, reason, is_open, activity_levels) = raw_kind(clocking.kind);
+        Self {
+            change_version: Some(clocking.change_version.as_str().to_owned()),
+            id: non_zero_id(clocking.id.get()),
+            person: raw::PersonRef {
+                id: non_zero_id(clocking.person.id.get()),
+                external_references: raw_references(clocking.person.external_references),
+            },
+            date: clocking.date.get(),
+            time_of_day_in_minutes: i32::from(clocking.time_of_day.get()),
+            original_time_of_day_in_minutes: clocking
+                .original_time_of_day
+                .map(|m| i32::from(m.get())),
+            calculated_time_of_day_in_minutes: clocking
+                .calculated_time_of_day
+                .map(|m| i32::from(m.get())),
+            is_generated: clocking.is_generated,
+            terminal: clocking.terminal.map(|t| raw::TerminalRef {
+                id: non_zero_id(t.id.get()),
+                external_references: raw_references(t.external_references),
+            }),
+            geolocation: clocking.geolocation.map(raw_geolocation),
+            kind,
+            reason,
+            is_open,
+            activity_levels,
+            status: clocking.status.map(raw_status),
+        }
+    }
+}
+
+impl From<ClockingChange> for raw::ClockingChange {
+    fn from(change: ClockingChange) -> Self {
+        match change {
+            ClockingChange::Delete { id, change_version } => Self {
+                change_type: raw::ChangeType::Delete,
+                data: raw::ClockingChangeData {
+                    change_version: change_version.as_str().to_owned(),
+                    id: non_zero_id(id.get()),
+                    activity_levels: Vec::new(),
+                    calculated_time_of_day_in_minutes: None,
+                    date: None,
+                    geolocation: None,
+                    is_generated: None,
+                    is_open: None,
+                    kind: None,
+                    original_time_of_day_in_minutes: None,
+                    person: None,
+                    reason: None,
+                    status: None,
+                    terminal: None,
+                    time_of_day_in_minutes: None,
+                },
+            },
+            ClockingChange::InsertOrUpdate(clocking) => {
+                let clocking = raw::Clocking::from(clocking);
+                Self {
+                    change_type: raw::ChangeType::InsertOrUpdate,
+                    data: raw::ClockingChangeData {
+                        change_version: clocking.change_version.unwrap_or_default(),
+                        id: clocking.id,
+                        activity_levels: clocking.activity_levels,
+                        calculated_time_of_day_in_minutes: clocking
+                            .calculated_time_of_day_in_minutes,
+                        date: Some(clocking.date),
+                        geolocation: clocking.geolocation,
+                        is_generated: clocking.is_generated,
+                        is_open: clocking.is_open,
+                        kind: Some(clocking.kind),
+                        original_time_of_day_in_minutes: clocking.original_time_of_day_in_minutes,
+                        person: Some(clocking.person),
+                        reason: clocking.reason,
+                        status: clocking.status,
+                        terminal: clocking.terminal,
+                        time_of_day_in_minutes: Some(clocking.time_of_day_in_minutes),
+                    },
+                }
+            }
+        }
+    }
+}

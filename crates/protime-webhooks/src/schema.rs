@@ -1,0 +1,283 @@
+//! `schemars::JsonSchema` for the model (feature `schema`). Every bound comes from the model
+//! types' own constants, so the emitted JSON Schema cannot drift from the validator: changing
+//! a range in the model changes the schema, and the committed files under `schemas/` then
+//! fail the drift test until `cargo xtask schema` is run.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+use crate::model::{
+    ActivityDefinitionRef, ActivityLevel, ActivityLevelNumber, ActivityLevels, CalendarDate,
+    ChangeType, ChangeVersion, Clocking, ClockingChange, ClockingId, ClockingKind, ClockingStatus,
+    Geolocation, Latitude, Longitude, MinuteOfDay, PersonRef, ReasonRef, TerminalRef,
+};
+
+/// `schema`, or `null` (an optional field given as `null` counts as absent).
+fn nullable(schema: Schema) -> Schema {
+    json_schema!({ "anyOf": [schema, { "type": "null" }] })
+}
+
+/// Years 0001..=9999 in strict `YYYY-MM-DD` form. `format: date` alone would leave year
+/// 0000 and validators that do not assert formats to chance.
+const DATE_PATTERN: &str =
+    "^(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}$";
+
+fn positive_id_schema(description: &str) -> Schema {
+    json_schema!({
+        "type": "integer",
+        "minimum": ClockingId::MIN,
+        "maximum": ClockingId::MAX,
+        "description": description,
+    })
+}
+
+/// `{id, externalReferences?}` for objects with an integer id.
+fn numbered_ref_schema(generator: &mut SchemaGenerator, description: &str) -> Schema {
+    let references = nullable(generator.subschema_for::<crate::ExternalReferences>());
+    json_schema!({
+        "type": "object",
+        "description": description,
+        "required": ["id"],
+        "properties": {
+            "id": positive_id_schema("Internal id (an integer of at least 1)."),
+            "externalReferences": references,
+        },
+    })
+}
+
+impl JsonSchema for ChangeVersion {
+    fn schema_name() -> Cow<'static, str> {
+        "ChangeVersion".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "description": "Ordering token of a change; compare as plain strings. A change whose version is lower than or equal to the last one applied for the same id is stale.",
+        })
+    }
+}
+
+impl JsonSchema for ClockingId {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "ClockingId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        positive_id_schema("Clocking id (an integer of at least 1).")
+    }
+}
+
+impl JsonSchema for MinuteOfDay {
+    fn schema_name() -> Cow<'static, str> {
+        "MinuteOfDay".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "integer",
+            "minimum": MinuteOfDay::MIN,
+            "maximum": MinuteOfDay::MAX,
+            "description": "Minutes relative to midnight of the clocking's date: -1440..-1 previous day, 0..1439 the date itself, 1440..2880 next day.",
+        })
+    }
+}
+
+impl JsonSchema for CalendarDate {
+    fn schema_name() -> Cow<'static, str> {
+        "CalendarDate".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "date",
+            "pattern": DATE_PATTERN,
+            "description": "A real calendar date in strict YYYY-MM-DD form (years 0001-9999).",
+        })
+    }
+}
+
+impl JsonSchema for Geolocation {
+    fn schema_name() -> Cow<'static, str> {
+        "Geolocation".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "required": ["latitude", "longitude"],
+            "properties": {
+                "latitude": { "type": "number", "minimum": Latitude::MIN, "maximum": Latitude::MAX },
+                "longitude": { "type": "number", "minimum": Longitude::MIN, "maximum": Longitude::MAX },
+            },
+        })
+    }
+}
+
+impl JsonSchema for PersonRef {
+    fn schema_name() -> Cow<'static, str> {
+        "PersonRef".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        numbered_ref_schema(generator, "The person who clocked.")
+    }
+}
+
+impl JsonSchema for TerminalRef {
+    fn schema_name() -> Cow<'static, str> {
+        "TerminalRef".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        numbered_ref_schema(generator, "The terminal where the clocking was made.")
+    }
+}
+
+impl JsonSchema for ReasonRef {
+    fn schema_name() -> Cow<'static, str> {
+        "ReasonRef".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        numbered_ref_schema(generator, "The reason of a Reason clocking.")
+    }
+}
+
+impl JsonSchema for ActivityDefinitionRef {
+    fn schema_name() -> Cow<'static, str> {
+        "ActivityDefinitionRef".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let references = nullable(generator.subschema_for::<crate::ExternalReferences>());
+        json_schema!({
+            "type": "object",
+            "required": ["id"],
+            "properties": {
+                "id": { "type": "string", "minLength": 1, "description": "Id of the activity definition (a GUID in practice)." },
+                "externalReferences": references,
+            },
+        })
+    }
+}
+
+impl JsonSchema for ActivityLevel {
+    fn schema_name() -> Cow<'static, str> {
+        "ActivityLevel".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let definition = generator.subschema_for::<ActivityDefinitionRef>();
+        json_schema!({
+            "type": "object",
+            "required": ["level", "activityDefinition"],
+            "properties": {
+                "level": {
+                    "type": "integer",
+                    "minimum": ActivityLevelNumber::MIN,
+                    "maximum": ActivityLevelNumber::MAX,
+                },
+                "activityDefinition": definition,
+            },
+        })
+    }
+}
+
+impl JsonSchema for ActivityLevels {
+    fn schema_name() -> Cow<'static, str> {
+        "ActivityLevels".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let level = generator.subschema_for::<ActivityLevel>();
+        json_schema!({ "type": "array", "minItems": 1, "items": level })
+    }
+}
+
+/// The `data` of a `Delete` change: only `changeVersion` and `id` are checked.
+struct ClockingDeletion;
+
+impl JsonSchema for ClockingDeletion {
+    fn schema_name() -> Cow<'static, str> {
+        "ClockingDeletion".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let change_version = generator.subschema_for::<ChangeVersion>();
+        let id = generator.subschema_for::<ClockingId>();
+        json_schema!({
+            "type": "object",
+            "description": "data of a Delete change: changeVersion and id; other fields are ignored.",
+            "required": ["changeVersion", "id"],
+            "properties": { "changeVersion": change_version, "id": id },
+        })
+    }
+}
+
+/// `{"if": kind == <kind>, "then": …, "else": …}` for one kind-conditional rule.
+fn when_kind(kind: &str, then: Schema, otherwise: Schema) -> Schema {
+    json_schema!({
+        "if": { "required": ["kind"], "properties": { "kind": { "const": kind } } },
+        "then": then,
+        "else": otherwise,
+    })
+}
+
+impl JsonSchema for Clocking {
+    fn schema_name() -> Cow<'static, str> {
+        "Clocking".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let minute = generator.subschema_for::<MinuteOfDay>();
+        let reason_rule = when_kind(
+            "Reason",
+            json_schema!({ "required": ["reason"], "properties": { "reason": { "type": "object" } } }),
+            json_schema!({ "properties": { "reason": { "type": "null" }, "isOpen": { "type": "null" } } }),
+        );
+        let activity_rule = when_kind(
+            "Activity",
+            json_schema!({ "required": ["activityLevels"], "properties": { "activityLevels": { "type": "array" } } }),
+            json_schema!({ "properties": { "activityLevels": { "type": "null" } } }),
+        );
+        json_schema!({
+            "type": "object",
+            "description": "A clocking. reason (and isOpen) only for kind Reason, activityLevels only for kind Activity. Unknown fields are allowed; null on an optional field means absent.",
+            "required": ["changeVersion", "id", "person", "date", "timeOfDayInMinutes", "kind"],
+            "properties": {
+                "changeVersion": generator.subschema_for::<ChangeVersion>(),
+                "id": generator.subschema_for::<ClockingId>(),
+                "person": generator.subschema_for::<PersonRef>(),
+                "date": generator.subschema_for::<CalendarDate>(),
+                "timeOfDayInMinutes": minute.clone(),
+                "originalTimeOfDayInMinutes": nullable(minute.clone()),
+                "calculatedTimeOfDayInMinutes": nullable(minute),
+                "isGenerated": { "type": ["boolean", "null"] },
+                "terminal": nullable(generator.subschema_for::<TerminalRef>()),
+                "geolocation": nullable(generator.subschema_for::<Geolocation>()),
+                "kind": { "enum": ClockingKind::NAMES },
+                "reason": nullable(generator.subschema_for::<ReasonRef>()),
+                "isOpen": { "type": ["boolean", "null"] },
+                "activityLevels": nullable(generator.subschema_for::<ActivityLevels>()),
+                "status": nullable(json_schema!({ "enum": ClockingStatus::NAMES })),
+            },
+            "allOf": [reason_rule, activity_rule],
+        })
+    }
+}
+
+impl JsonSchema for ClockingChange {
+    fn schema_name() -> Cow<'static, str> {
+        "ClockingChange".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let deletion = generator.subschema_for::<ClockingDeletion>();
+        let clocking = generator.subschema_for::<Clocking>();
+        json_schema!({
+            "type": "object",
+            "description": "One webhook delivery (or delta item) for the clockings collection.",
+            "required": ["changeType", "data"],
+            "properties": {
+                "changeType": { "enum": ChangeType::NAMES },
+                "data": { "type": "object" },
+            },
+            "if": { "required": ["changeType"], "properties": { "changeType": { "const": "Delete" } } },
+            "then": { "properties": { "data": deletion } },
+            "else": { "properties": { "data": clocking } },
+        })
+    }
+}
