@@ -209,6 +209,8 @@ enum Mutation {
     UnknownField(u8, Value),
     ToDelete,
     ReplaceBody(Value),
+    /// An object turned into the array of its values (serde's derived structs accept that).
+    ObjectAsArray(&'static str),
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -258,6 +260,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         2 => (0_u8..3, prop::sample::select(vec![json!(null), json!({"nested": [1, 2]}), json!("x"), json!(1e30)]))
             .prop_map(|(level, v)| Mutation::UnknownField(level, v)),
         1 => Just(Mutation::ToDelete),
+        2 => prop::sample::select(vec!["person", "terminal", "geolocation", "reason", "activityLevels", "data", "body"])
+            .prop_map(Mutation::ObjectAsArray),
         1 => prop::sample::select(vec![json!([]), json!("x"), json!(null), json!(1), json!({})]).prop_map(Mutation::ReplaceBody),
     ]
 }
@@ -325,6 +329,33 @@ fn apply(body: &mut Value, mutation: &Mutation) {
             }
         }
         Mutation::ReplaceBody(v) => *body = v.clone(),
+        Mutation::ObjectAsArray(f) => {
+            let as_array = |v: &mut Value| {
+                if let Value::Object(map) = v {
+                    *v = Value::Array(map.values().cloned().collect());
+                }
+            };
+            match *f {
+                "body" => as_array(body),
+                "data" => {
+                    if let Some(d) = body.get_mut("data") {
+                        as_array(d);
+                    }
+                }
+                "activityLevels" => {
+                    if let Some(Value::Array(levels)) =
+                        data(body).and_then(|d| d.get_mut("activityLevels"))
+                    {
+                        levels.iter_mut().for_each(as_array);
+                    }
+                }
+                field => {
+                    if let Some(v) = data(body).and_then(|d| d.get_mut(field)) {
+                        as_array(v);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -480,4 +511,21 @@ proptest! {
         let body = json!({"changeType": kind, "data": data});
         let _ = parse_delivery(&serde_json::to_vec(&body).unwrap());
     }
+}
+
+#[test]
+fn fast_path_and_full_walk_give_the_same_result() {
+    let mut runner = TestRunner::new(Config {
+        cases: 3_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&delivery(), |body| {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let full_walk = protime_webhooks::parse_change_value(&body);
+            prop_assert_eq!(parse_delivery(&bytes), full_walk);
+            Ok(())
+        })
+        .unwrap();
 }

@@ -29,6 +29,7 @@
 //! listed in `docs/validation-rules.md`.
 
 mod error;
+mod fast_path;
 mod model;
 mod parse;
 mod raw_conversions;

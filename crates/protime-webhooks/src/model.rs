@@ -117,8 +117,12 @@ positive_id!(
 );
 
 /// Minutes relative to midnight of a clocking's date: -1440..=-1 is the previous day,
-/// 0..=1439 the date itself, 1440..=2880 the next day. Used for `timeOfDayInMinutes`,
+/// 0..=1439 the date itself, 1440..=2880 the next day (2880 being 24:00 of the next day,
+/// which is 00:00 two days after the date). Used for `timeOfDayInMinutes`,
 /// `originalTimeOfDayInMinutes` and `calculatedTimeOfDayInMinutes`.
+///
+/// [`Self::day_offset`] and [`Self::wall_clock`] always satisfy
+/// `on(date) == date + day_offset days + wall_clock`; for 2880 that is offset 2 at 00:00.
 ///
 /// ```
 /// use protime_webhooks::MinuteOfDay;

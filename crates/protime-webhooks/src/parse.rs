@@ -35,6 +35,9 @@ use crate::model::{
 /// assert!(errors.has_code(ErrorCode::KindMissingField));
 /// ```
 pub fn parse_delivery(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
+    if let Some(change) = crate::fast_path::parse(body) {
+        return Ok(change);
+    }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ValidationErrors::single(ValidationError {
             pointer: String::new(),

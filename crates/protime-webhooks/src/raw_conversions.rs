@@ -1,6 +1,11 @@
 //! Lossless conversions between the validated model and the generated `protime-raw` types:
-//! `TryFrom<raw>` validates (with exactly the rules of [`crate::parse_delivery`], by going
-//! through the same walker), `From<model>` cannot fail.
+//! `TryFrom<raw>` serializes the raw value and validates it with the walker behind
+//! [`crate::parse_delivery`]; `From<model>` cannot fail.
+//!
+//! The raw types cannot represent everything a body can: an empty `activityLevels` array is
+//! dropped when a raw value is serialized, and `null`/`510.0` never reach them (serde rejects
+//! those before). So a raw value with `activityLevels: []` on an `InOut` clocking converts,
+//! while the same JSON body is rejected by `parse_delivery`.
 
 use std::num::{NonZeroU32, NonZeroU64};
 
