@@ -192,7 +192,7 @@ impl ValidationErrors {
         }
     }
 
-    /// The violations, in document order.
+    /// The violations, in the order the rules were checked.
     pub fn errors(&self) -> &[ValidationError] {
         &self.errors
     }
