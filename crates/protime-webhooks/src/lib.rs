@@ -45,3 +45,8 @@ pub use model::{
     MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
 pub use parse::{parse_change_value, parse_delivery};
+
+/// The Rust examples in the workspace README, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
