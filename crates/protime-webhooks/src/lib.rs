@@ -33,8 +33,16 @@ mod fast_path;
 mod model;
 mod parse;
 mod raw_conversions;
+pub mod receive;
+#[cfg(feature = "axum")]
+pub mod receiver;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod signature;
+pub mod sink;
+#[cfg(feature = "sqlite")]
+pub mod store;
+pub mod tracker;
 mod wire;
 
 pub use error::{Allowed, ErrorCode, ValidationError, ValidationErrors};
@@ -45,6 +53,12 @@ pub use model::{
     MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
 pub use parse::{parse_change_value, parse_delivery};
+pub use receive::ReceiveError;
+pub use signature::{KeyError, SignatureError, SignatureScheme, Verifier, WebhookKey};
+pub use sink::{DeliverySink, InMemorySink, Record, RecordOutcome, SinkError};
+#[cfg(feature = "sqlite")]
+pub use store::{DeadLetter, SqliteStore, StoreError, StoreStats};
+pub use tracker::{ApplyOutcome, InMemoryTracker};
 
 /// The Rust examples in the workspace README, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
