@@ -27,7 +27,7 @@ fn client(server: &MockServer) -> Client {
         .default_headers(headers)
         .build()
         .unwrap();
-    Client::new_with_client(&server.uri(), http)
+    Client::new_with_client(&server.uri(), http, std::sync::Arc::new(()))
 }
 
 fn webhook_json(id: &str, status: &str) -> serde_json::Value {
@@ -251,4 +251,43 @@ async fn a_missing_required_parameter_fails_before_any_request() {
     let error = client.list_clockings().send().await.unwrap_err();
     assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn request_hooks_run_before_each_request_and_after_each_result() {
+    use std::sync::{Arc, Mutex};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{WEBHOOKS}/abc")))
+        .and(header("authorization", "Bearer from-hook"))
+        .respond_with(ResponseTemplate::new(401)) // empty body: not JSON
+        .expect(1)
+        .mount(&server)
+        .await;
+    let seen: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let seen_in_hook = seen.clone();
+    let hooks: protime_raw::RequestHooks = (
+        Arc::new(|request: &mut reqwest::Request| {
+            request.headers_mut().insert(
+                reqwest::header::AUTHORIZATION,
+                "Bearer from-hook".parse().unwrap(),
+            );
+        }),
+        Arc::new(move |result: &reqwest::Result<reqwest::Response>| {
+            if let Ok(response) = result {
+                seen_in_hook
+                    .lock()
+                    .unwrap()
+                    .push(response.status().as_u16());
+            }
+        }),
+    );
+    let client = Client::new_with_client(&server.uri(), reqwest::Client::new(), Arc::new(hooks));
+    let error = client.get_webhook().id("abc").send().await.unwrap_err();
+    // progenitor loses the status of a non-JSON error body; the post hook keeps it.
+    assert!(
+        error.status().is_none() || error.status().map(|s| s.as_u16()) == Some(401),
+        "{error:?}"
+    );
+    assert_eq!(*seen.lock().unwrap(), vec![401]);
 }

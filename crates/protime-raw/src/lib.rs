@@ -10,8 +10,14 @@
 //! `protime-webhooks` for validated events and an ergonomic client.
 //!
 //! Authentication and the mandatory `User-Agent` are set on the `reqwest::Client` you pass
-//! in. HTTPS needs a TLS backend: enable this crate's `rustls` feature, or enable one on
-//! `reqwest` in your binary.
+//! in, or by request hooks. HTTPS needs a TLS backend: enable this crate's `rustls` feature,
+//! or enable one on `reqwest` in your binary.
+//!
+//! **Request hooks.** The client's inner value is an `Arc<dyn Any + Send + Sync>`. When it
+//! holds a [`RequestHooks`] tuple, the first closure runs on every request just before it is
+//! sent (set a fresh bearer token, trace the attempt) and the second on every result (trace
+//! it, keep the status of an error body that is not JSON). `protime-webhooks` uses them for
+//! its ergonomic client; pass `Arc::new(())` for none.
 //!
 //! ```no_run
 //! use protime_raw::{Client, types};
@@ -23,7 +29,8 @@
 //!     .user_agent("ClockingSync/1.0 (Acme Corp)")
 //!     .default_headers(headers)
 //!     .build()?;
-//! let client = Client::new_with_client("https://acme.myprotime.eu", http);
+//! // No request hooks: any value other than `protime_raw::RequestHooks` in the inner slot.
+//! let client = Client::new_with_client("https://acme.myprotime.eu", http, std::sync::Arc::new(()));
 //!
 //! let created = client
 //!     .create_webhook()
@@ -55,6 +62,13 @@
 mod generated;
 
 pub use generated::*;
+
+/// The value to put in the client's inner slot to get request hooks: `(before each request,
+/// after each result)`. The generated code looks for exactly this type.
+pub type RequestHooks = (
+    std::sync::Arc<dyn Fn(&mut reqwest::Request) + Send + Sync>,
+    std::sync::Arc<dyn Fn(&reqwest::Result<reqwest::Response>) + Send + Sync>,
+);
 
 /// Path prefix of every Protime API v1 endpoint; `nextLink` and `deltaLink` values start with it.
 pub const API_PATH_PREFIX: &str = "/connector/protimeapi/api/v1";
