@@ -282,3 +282,53 @@ async fn authentic_invalid_deliveries_are_dead_lettered_or_rejected_by_policy() 
     assert!(text.contains("number.range"), "{text}");
     assert_eq!(h.written(), (0, 0));
 }
+
+/// A sink whose storage is down.
+struct BrokenSink;
+
+impl protime_webhooks::DeliverySink for BrokenSink {
+    fn record(&self, _record: protime_webhooks::Record) -> protime_webhooks::sink::SinkFuture<'_> {
+        Box::pin(std::future::ready(Err(protime_webhooks::SinkError::new(
+            "disk full",
+        ))))
+    }
+}
+
+#[tokio::test]
+async fn a_sink_failure_answers_503_so_that_protime_retries() {
+    let key = WebhookKey::new(KEY).unwrap();
+    let verifier = Verifier::new(SignatureScheme::default(), [key.clone()]).unwrap();
+    let app = router(verifier, ReceiverConfig::default(), Arc::new(BrokenSink));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let b = body(9, "0000090200004BD0000A", 600);
+    let headers = sign(&SignatureScheme::default(), &key, &b, None).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/"))
+        .headers(headers)
+        .body(b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(
+        !response.text().await.unwrap().contains("disk full"),
+        "no internals in the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_without_content_type_is_accepted_by_default() {
+    let h = Harness::start(
+        "no-ct",
+        SignatureScheme::default(),
+        ReceiverConfig::default(),
+        None,
+    )
+    .await;
+    let b = body(10, "0000090200004BD0000A", 600);
+    let headers = sign(&h.scheme, &h.key, &b, None).unwrap(); // no content-type header
+    assert_eq!(h.post(headers, b).await.0, 200);
+    assert_eq!(h.written(), (1, 0));
+}

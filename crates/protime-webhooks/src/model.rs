@@ -23,7 +23,8 @@ pub struct OutOfRange {
 }
 
 /// Orders changes to the same object. Protime documents plain string comparison: a change
-/// whose version is lower than or equal to the last one applied for the same id is stale.
+/// whose version is lower than the last one applied for the same id is stale, an equal one is
+/// a redelivery.
 ///
 /// ```
 /// use protime_webhooks::ChangeVersion;

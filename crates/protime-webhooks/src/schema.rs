@@ -54,7 +54,7 @@ impl JsonSchema for ChangeVersion {
         json_schema!({
             "type": "string",
             "minLength": 1,
-            "description": "Ordering token of a change; compare as plain strings. A change whose version is lower than or equal to the last one applied for the same id is stale.",
+            "description": "Ordering token of a change; compare as plain strings. A change whose version is lower than the last one applied for the same id is stale; an equal one is a redelivery.",
         })
     }
 }
