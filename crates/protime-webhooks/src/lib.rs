@@ -28,6 +28,8 @@
 //! (`schemas/clocking-change.schema.json`); a property test proves both agree. The rules are
 //! listed in `docs/validation-rules.md`.
 
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 mod fast_path;
 mod model;

@@ -563,6 +563,26 @@ impl Verifier {
         })
     }
 
+    /// A verifier for `scheme` that accepts nothing until a key is added, e.g. by
+    /// [`crate::client::Subscription::reinitialize`] when it creates the first webhook. Fails
+    /// only for an invalid scheme ([`KeyError::InvalidScheme`]).
+    ///
+    /// ```
+    /// use protime_webhooks::signature::{SignatureScheme, Verifier, WebhookKey};
+    /// let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// assert!(verifier.key_fingerprints().is_empty());
+    /// verifier.add_key(WebhookKey::new("from the create call").unwrap()).unwrap();
+    /// assert_eq!(verifier.key_fingerprints().len(), 1);
+    /// ```
+    pub fn without_keys(scheme: SignatureScheme) -> Result<Self, KeyError> {
+        scheme.check()?;
+        Ok(Self {
+            scheme: Arc::new(scheme),
+            keys: Arc::new(RwLock::new(Vec::new())),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
     /// Uses `clock` for timestamp tolerance checks (this clone only).
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

@@ -1,0 +1,203 @@
+//! Clockings: a paged list as a `Stream` that follows `nextLink` (an empty page does not end
+//! it), one clocking by id, and delta (initial load, then changes).
+
+use futures_util::{Stream, StreamExt as _};
+use protime_raw::types as raw;
+
+use super::error::Error;
+use super::filter::ClockingsFilter;
+use super::{Idempotency, ProtimeClient};
+use crate::error::ValidationErrors;
+use crate::model::{Clocking, ClockingChange};
+
+/// Where the next delta request goes: the opaque `deltaLink` Protime returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaToken {
+    link: String,
+}
+
+impl DeltaToken {
+    /// A token from a stored `deltaLink`.
+    pub fn from_link(link: impl Into<String>) -> Self {
+        Self { link: link.into() }
+    }
+
+    /// The `deltaLink`, to store between runs.
+    pub fn link(&self) -> &str {
+        &self.link
+    }
+}
+
+/// Result of a delta initial load: the baseline and the token for the changes after it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeltaSnapshot {
+    /// Every clocking of the filter that passed validation.
+    pub clockings: Vec<Clocking>,
+    /// Items that failed validation, with why (kept, not dropped silently).
+    pub invalid: Vec<(raw::Clocking, ValidationErrors)>,
+    /// Where to ask for the changes since this load.
+    pub token: DeltaToken,
+}
+
+/// Changes since a delta token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeltaChanges {
+    /// The valid changes, in the order Protime sent them (apply them by `changeVersion`).
+    pub changes: Vec<ClockingChange>,
+    /// Changes that failed validation, with why.
+    pub invalid: Vec<(raw::ClockingChange, ValidationErrors)>,
+    /// Where to ask next (every delta response carries a new link).
+    pub next: DeltaToken,
+}
+
+enum Page {
+    First,
+    Link(String),
+    Done,
+}
+
+fn validated(clocking: raw::Clocking) -> Result<Clocking, Error> {
+    Clocking::try_from(clocking).map_err(|errors| Error::InvalidItem {
+        operation: "list_clockings",
+        errors,
+    })
+}
+
+impl ProtimeClient {
+    async fn first_clockings_page(
+        &self,
+        filter: &ClockingsFilter,
+        delta: bool,
+    ) -> Result<raw::ClockingList, Error> {
+        let expression = filter.expression();
+        Ok(self
+            .execute("list_clockings", Idempotency::Idempotent, |raw_client| {
+                let expression = expression.clone();
+                async move {
+                    let mut request = raw_client.list_clockings().filter(expression);
+                    if delta {
+                        request = request.delta(String::new());
+                    }
+                    request.send().await
+                }
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// Every clocking of `filter`, page after page: follows `nextLink` (host-relative) until
+    /// it is absent; an empty page does not end the list. Each item is validated; an invalid
+    /// one is yielded as [`Error::InvalidItem`] and the stream goes on. A request error is
+    /// yielded once and ends the stream.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// use futures_util::StreamExt as _;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    /// let filter = ClockingsFilter::between(day(1, 1), day(3, 31))?;
+    /// let mut clockings = std::pin::pin!(client.clockings(&filter));
+    /// while let Some(clocking) = clockings.next().await {
+    ///     println!("{}", clocking?.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn clockings<'a>(
+        &'a self,
+        filter: &'a ClockingsFilter,
+    ) -> impl Stream<Item = Result<Clocking, Error>> + Send + 'a {
+        futures_util::stream::unfold(Page::First, move |page| async move {
+            let fetched = match page {
+                Page::Done => return None,
+                Page::First => self.first_clockings_page(filter, false).await,
+                Page::Link(link) => {
+                    self.get_link::<raw::ClockingList>("list_clockings", &link)
+                        .await
+                }
+            };
+            Some(match fetched {
+                Err(error) => (vec![Err(error)], Page::Done),
+                Ok(list) => {
+                    let next = list.next_link.map_or(Page::Done, Page::Link);
+                    (list.value.into_iter().map(validated).collect(), next)
+                }
+            })
+        })
+        .flat_map(futures_util::stream::iter)
+    }
+
+    /// One clocking by id, validated.
+    pub async fn get_clocking(&self, id: i64) -> Result<Clocking, Error> {
+        let clocking = self
+            .execute(
+                "get_clocking",
+                Idempotency::Idempotent,
+                |raw_client| async move { raw_client.get_clocking().id(id).send().await },
+            )
+            .await?
+            .into_inner();
+        Clocking::try_from(clocking).map_err(|errors| Error::InvalidItem {
+            operation: "get_clocking",
+            errors,
+        })
+    }
+
+    /// The delta initial load (`?delta`): every clocking of `filter`, following `nextLink`,
+    /// and the `deltaLink` of the last page for [`Self::delta`].
+    pub async fn delta_initial_load(
+        &self,
+        filter: &ClockingsFilter,
+    ) -> Result<DeltaSnapshot, Error> {
+        let mut page = self.first_clockings_page(filter, true).await?;
+        let mut clockings = Vec::new();
+        let mut invalid = Vec::new();
+        loop {
+            for item in page.value {
+                match Clocking::try_from(item.clone()) {
+                    Ok(clocking) => clockings.push(clocking),
+                    Err(errors) => invalid.push((item, errors)),
+                }
+            }
+            match (page.next_link, page.delta_link) {
+                (Some(next), _) => {
+                    page = self.get_link("delta_initial_load", &next).await?;
+                }
+                (None, Some(delta_link)) => {
+                    return Ok(DeltaSnapshot {
+                        clockings,
+                        invalid,
+                        token: DeltaToken::from_link(delta_link),
+                    });
+                }
+                (None, None) => {
+                    return Err(Error::InvalidResponse {
+                        operation: "delta_initial_load",
+                        status: Some(200),
+                        message: "the last page has neither nextLink nor deltaLink".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The changes since `token` (one page, not paginated) and the next token. An expired
+    /// delta gives [`Error::DeltaExpired`]: run a new initial load.
+    pub async fn delta(&self, token: &DeltaToken) -> Result<DeltaChanges, Error> {
+        let page: raw::ClockingDeltaPage = self.get_link("delta", token.link()).await?;
+        let mut changes = Vec::new();
+        let mut invalid = Vec::new();
+        for item in page.value {
+            match ClockingChange::try_from(item.clone()) {
+                Ok(change) => changes.push(change),
+                Err(errors) => invalid.push((item, errors)),
+            }
+        }
+        Ok(DeltaChanges {
+            changes,
+            invalid,
+            next: DeltaToken::from_link(page.delta_link),
+        })
+    }
+}

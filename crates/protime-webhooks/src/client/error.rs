@@ -1,0 +1,164 @@
+//! The client's one error type: it keeps the HTTP status (also for bodies that are not
+//! JSON), Protime's `error.code` / `message` / `reasons` and `validationErrors`, and never a
+//! secret.
+
+use std::time::Duration;
+
+use crate::error::ValidationErrors;
+
+/// Protime's documented error body, decoded: `{"error": {"code", "message", "reasons"}}`, or
+/// a bare `{"validationErrors": [...]}` for model validation failures.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ApiErrorBody {
+    /// `error.code`, e.g. `BadRequest`.
+    pub code: Option<String>,
+    /// `error.message`.
+    pub message: Option<String>,
+    /// `error.reasons` (business-rule validation).
+    pub reasons: Vec<String>,
+    /// `validationErrors` (model validation); element shape undocumented, kept as JSON.
+    pub validation_errors: Vec<serde_json::Value>,
+}
+
+impl ApiErrorBody {
+    pub(crate) fn from_raw(raw: protime_raw::types::ProtimeError) -> Self {
+        let (code, message, reasons) = match raw.error {
+            Some(detail) => (Some(detail.code), Some(detail.message), detail.reasons),
+            None => (None, None, Vec::new()),
+        };
+        Self {
+            code,
+            message,
+            reasons,
+            validation_errors: raw.validation_errors,
+        }
+    }
+
+    /// Decodes a body that progenitor could not type (e.g. an error status it did not expect).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<protime_raw::types::ProtimeError>(bytes)
+            .ok()
+            .map(Self::from_raw)
+            .filter(|body| body.code.is_some() || !body.validation_errors.is_empty())
+    }
+}
+
+impl std::fmt::Display for ApiErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.code, &self.message) {
+            (Some(code), Some(message)) => write!(f, "{code}: {message}")?,
+            (Some(code), None) => write!(f, "{code}")?,
+            (None, Some(message)) => write!(f, "{message}")?,
+            (None, None) => f.write_str("no error body")?,
+        }
+        if !self.reasons.is_empty() {
+            write!(f, " ({})", self.reasons.join("; "))?;
+        }
+        if !self.validation_errors.is_empty() {
+            write!(f, " ({} validation errors)", self.validation_errors.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Error of the Protime client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client was configured wrongly (missing User-Agent, bad URL, …).
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// The token endpoint refused or failed; `status` is its HTTP status when there was one.
+    #[error("could not get an access token (status {status:?}): {message}")]
+    Token {
+        /// HTTP status of the token endpoint.
+        status: Option<u16>,
+        /// What it said (the OAuth `error`/`error_description`, never the secret).
+        message: String,
+    },
+    /// Protime answered with an error status.
+    #[error("{operation}: Protime answered {status}: {body}")]
+    Api {
+        /// The operation, e.g. `list_clockings`.
+        operation: &'static str,
+        /// The HTTP status, also when the body was empty or not JSON.
+        status: u16,
+        /// The decoded error body (empty when there was none).
+        body: ApiErrorBody,
+    },
+    /// 429 Too Many Requests, still after the retry budget was spent.
+    #[error(
+        "{operation}: rate limited by Protime after {attempts} attempts (retry after {retry_after:?})"
+    )]
+    RateLimited {
+        /// The operation.
+        operation: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The delta token expired (410 Gone): start a new initial load (full re-initialization).
+    #[error("the delta expired (410 Gone): run a new initial load")]
+    DeltaExpired,
+    /// The request could not be sent or the response not read (after retries, where safe).
+    #[error("{operation}: transport error after {attempts} attempts: {source}")]
+    Transport {
+        /// The operation.
+        operation: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A success response whose body could not be understood.
+    #[error("{operation}: unexpected response (status {status:?}): {message}")]
+    InvalidResponse {
+        /// The operation.
+        operation: &'static str,
+        /// HTTP status, when known.
+        status: Option<u16>,
+        /// What was wrong.
+        message: String,
+    },
+    /// An item from Protime failed the model's validation rules.
+    #[error("{operation}: an item failed validation: {errors}")]
+    InvalidItem {
+        /// The operation.
+        operation: &'static str,
+        /// The violations.
+        errors: ValidationErrors,
+    },
+    /// A webhook destination must be an absolute `https://` URL.
+    #[error(
+        "webhook destination {url} is not HTTPS; Protime requires HTTPS (allow_insecure_destinations is for local tests)"
+    )]
+    InsecureDestination {
+        /// The refused URL.
+        url: String,
+    },
+    /// A filter that Protime would refuse, caught before sending.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+}
+
+impl Error {
+    /// The HTTP status Protime answered with, when the error comes from a response.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::RateLimited { .. } => Some(429),
+            Self::DeltaExpired => Some(410),
+            Self::Token { status, .. } => *status,
+            Self::InvalidResponse { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// Whether the error means the credentials or scopes are wrong (401 or 403).
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+    }
+}

@@ -1,0 +1,154 @@
+//! Typed builders for Protime's `filter` grammar (`identifier op value`, joined by `and`).
+
+use chrono::{Months, NaiveDate};
+use protime_raw::types::{ClockingKind, CollectionName, WebhookStatus};
+
+use super::error::Error;
+
+/// Filter of `GET /webhooks`: by status and/or collection.
+///
+/// ```
+/// use protime_webhooks::client::WebhookFilter;
+/// use protime_raw::types::{CollectionName, WebhookStatus};
+/// let filter = WebhookFilter::default().status(WebhookStatus::Disabled).collection(CollectionName::Clockings);
+/// assert_eq!(filter.expression().as_deref(), Some("status eq 'Disabled' and collectionName eq 'clockings'"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct WebhookFilter {
+    status: Option<WebhookStatus>,
+    collection: Option<CollectionName>,
+    collection_identifier: Option<String>,
+}
+
+impl WebhookFilter {
+    /// Only webhooks with this status.
+    pub fn status(mut self, status: WebhookStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only webhooks of this collection.
+    pub fn collection(mut self, collection: CollectionName) -> Self {
+        self.collection = Some(collection);
+        self
+    }
+
+    /// The filter identifier of the collection name. Protime documents that the list can be
+    /// filtered by collection name but not the identifier; `collectionName` (the property's
+    /// name) is assumed.
+    pub fn collection_identifier(mut self, identifier: impl Into<String>) -> Self {
+        self.collection_identifier = Some(identifier.into());
+        self
+    }
+
+    /// The filter expression, or `None` for no filter.
+    pub fn expression(&self) -> Option<String> {
+        let mut terms = Vec::new();
+        if let Some(status) = self.status {
+            terms.push(format!("status eq '{status}'"));
+        }
+        if let Some(collection) = self.collection {
+            let identifier = self
+                .collection_identifier
+                .as_deref()
+                .unwrap_or("collectionName");
+            terms.push(format!("{identifier} eq '{collection}'"));
+        }
+        (!terms.is_empty()).then(|| terms.join(" and "))
+    }
+}
+
+/// Filter of `GET /clockings`: a date range of at most one year (required by Protime,
+/// checked before sending), optionally people and a kind.
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use protime_webhooks::client::ClockingsFilter;
+/// use protime_raw::types::ClockingKind;
+///
+/// let day = |d| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+/// let filter = ClockingsFilter::between(day(1), day(31)).unwrap().persons([1, 2]).kind(ClockingKind::Reason);
+/// assert_eq!(filter.expression(), "date ge '2026-01-01' and date le '2026-01-31' and person in (1, 2) and kind eq 'Reason'");
+/// assert!(ClockingsFilter::between(day(1), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct ClockingsFilter {
+    from: NaiveDate,
+    to: NaiveDate,
+    persons: Vec<i64>,
+    kind: Option<ClockingKind>,
+}
+
+impl ClockingsFilter {
+    /// Clockings dated `from..=to`. Protime allows at most one year: `to` must be before the
+    /// same day one year after `from`.
+    pub fn between(from: NaiveDate, to: NaiveDate) -> Result<Self, Error> {
+        if to < from {
+            return Err(Error::InvalidFilter(format!(
+                "the date range ends ({to}) before it starts ({from})"
+            )));
+        }
+        let limit = from
+            .checked_add_months(Months::new(12))
+            .ok_or_else(|| Error::InvalidFilter(format!("{from} is too far in the future")))?;
+        if to >= limit {
+            return Err(Error::InvalidFilter(format!(
+                "the date range {from}..={to} is longer than one year (Protime's limit); the last allowed end is {}",
+                limit.pred_opt().unwrap_or(limit)
+            )));
+        }
+        Ok(Self {
+            from,
+            to,
+            persons: Vec::new(),
+            kind: None,
+        })
+    }
+
+    /// Only this person.
+    pub fn person(mut self, id: i64) -> Self {
+        self.persons.push(id);
+        self
+    }
+
+    /// Only these people.
+    pub fn persons(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
+        self.persons.extend(ids);
+        self
+    }
+
+    /// Only clockings of this kind.
+    pub fn kind(mut self, kind: ClockingKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// First day of the range.
+    pub fn from(&self) -> NaiveDate {
+        self.from
+    }
+
+    /// Last day of the range.
+    pub fn to(&self) -> NaiveDate {
+        self.to
+    }
+
+    /// The filter expression as Protime expects it (not yet URL-encoded).
+    pub fn expression(&self) -> String {
+        let mut expression = format!(
+            "date ge '{}' and date le '{}'",
+            self.from.format("%Y-%m-%d"),
+            self.to.format("%Y-%m-%d")
+        );
+        if !self.persons.is_empty() {
+            let ids: Vec<String> = self.persons.iter().map(i64::to_string).collect();
+            expression.push_str(&format!(" and person in ({})", ids.join(", ")));
+        }
+        if let Some(kind) = self.kind {
+            expression.push_str(&format!(" and kind eq '{kind}'"));
+        }
+        expression
+    }
+}

@@ -1,0 +1,730 @@
+//! The ergonomic Protime client (feature `client`), on top of the generated `protime-raw`
+//! client and never editing it: client-credentials tokens, the mandatory User-Agent,
+//! retries, webhook subscriptions, clockings with `nextLink` paging, delta, and the
+//! subscription lifecycle ([`Subscription`]).
+//!
+//! ```no_run
+//! use protime_webhooks::client::{ClientSecret, Environment, ProtimeClient};
+//!
+//! # async fn run() -> Result<(), protime_webhooks::client::Error> {
+//! let client = ProtimeClient::builder()
+//!     .tenant("acme", Environment::Production)
+//!     .client_credentials("my-client-id", ClientSecret::new("…"), ProtimeClient::WEBHOOK_SCOPES)
+//!     .user_agent("ClockingSync/1.0 (Acme Corp)")
+//!     .build()?;
+//! let webhooks = client.list_webhooks(&Default::default()).await?;
+//! println!("{} webhooks", webhooks.len());
+//! # Ok(()) }
+//! ```
+//!
+//! Request hooks of the generated client put the current bearer token and the User-Agent on
+//! every request and trace each attempt; the retry loop around each call decides, from the
+//! outcome, whether another attempt is safe (progenitor's hooks observe requests but cannot
+//! re-send them).
+
+mod auth;
+mod clockings;
+mod error;
+mod filter;
+mod lifecycle;
+mod retry;
+mod webhooks;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use auth::{AccessToken, ClientSecret};
+pub use clockings::{DeltaChanges, DeltaSnapshot, DeltaToken};
+pub use error::{ApiErrorBody, Error};
+pub use filter::{ClockingsFilter, WebhookFilter};
+pub use lifecycle::{ReinitializeReport, Subscription, SubscriptionState};
+pub use retry::RetryPolicy;
+pub use webhooks::{CreatedWebhook, ExternalReference};
+
+use auth::{Credentials, SharedTokens, TokenSource};
+
+/// Which Protime environment a tenant lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Environment {
+    /// `https://<tenant>.myprotime.eu`, tokens from `authentication.myprotime.eu`.
+    Production,
+    /// `https://<tenant>.myprotimesandbox.eu` (API host inferred), tokens from
+    /// `authentication.myprotimesandbox.eu`.
+    Sandbox,
+}
+
+impl Environment {
+    fn domain(self) -> &'static str {
+        match self {
+            Self::Production => "myprotime.eu",
+            Self::Sandbox => "myprotimesandbox.eu",
+        }
+    }
+
+    /// The API base URL of a tenant.
+    pub fn base_url(self, tenant: &str) -> String {
+        format!("https://{tenant}.{}", self.domain())
+    }
+
+    /// The documented token URL of a tenant.
+    pub fn token_url(self, tenant: &str) -> String {
+        format!(
+            "https://authentication.{}/tenants/{tenant}/connect/token",
+            self.domain()
+        )
+    }
+}
+
+enum Auth {
+    ClientCredentials(Credentials),
+    Static(AccessToken),
+}
+
+/// Builder of a [`ProtimeClient`]; see [`ProtimeClient::builder`].
+#[must_use]
+pub struct ProtimeClientBuilder {
+    base_url: Option<String>,
+    token_url: Option<String>,
+    auth: Option<Auth>,
+    user_agent: Option<String>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    retry: RetryPolicy,
+    allow_insecure_destinations: bool,
+}
+
+impl ProtimeClientBuilder {
+    /// A tenant in an environment: sets the API base URL and the token URL.
+    pub fn tenant(mut self, tenant: &str, environment: Environment) -> Self {
+        self.base_url = Some(environment.base_url(tenant));
+        self.token_url = Some(environment.token_url(tenant));
+        self
+    }
+
+    /// Any API base URL (scheme and host, e.g. a local sandbox `http://127.0.0.1:8080`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Any token URL (for the client-credentials grant).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
+        self
+    }
+
+    /// Authenticate with the OAuth2 client-credentials grant.
+    pub fn client_credentials<S: Into<String>>(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: ClientSecret,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.auth = Some(Auth::ClientCredentials(Credentials {
+            client_id: client_id.into(),
+            client_secret,
+            scopes: scopes.into_iter().map(Into::into).collect(),
+        }));
+        self
+    }
+
+    /// Authenticate with a token obtained elsewhere (never refreshed).
+    pub fn static_token(mut self, token: AccessToken) -> Self {
+        self.auth = Some(Auth::Static(token));
+        self
+    }
+
+    /// The mandatory `User-Agent`, `ServiceName/Version (Company Name)`, e.g.
+    /// `PeopleSyncService/v1 (Acme Corp)`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Connect timeout and total timeout of one attempt (defaults 10 s and 30 s).
+    pub fn timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.timeout = total;
+        self
+    }
+
+    /// The retry policy (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Allow `http://` webhook destinations: only for local tests against a sandbox.
+    pub fn allow_insecure_destinations(mut self, allow: bool) -> Self {
+        self.allow_insecure_destinations = allow;
+        self
+    }
+
+    /// Builds the client. Fails with [`Error::Config`] for a missing or malformed
+    /// User-Agent, a missing base URL or authentication, or a bad URL.
+    pub fn build(self) -> Result<ProtimeClient, Error> {
+        let user_agent = self.user_agent.ok_or_else(|| {
+            Error::Config(
+                "a User-Agent is required on every Protime request: call .user_agent(\"ServiceName/Version (Company Name)\")"
+                    .into(),
+            )
+        })?;
+        check_user_agent(&user_agent)?;
+        let base_url = self.base_url.ok_or_else(|| {
+            Error::Config("no API base URL: call .tenant(…) or .base_url(…)".into())
+        })?;
+        let base_url = base_url.trim_end_matches('/').to_string();
+        reqwest::Url::parse(&base_url)
+            .map_err(|e| Error::Config(format!("invalid base URL {base_url}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent.clone())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let tokens: SharedTokens = Arc::new(match self.auth {
+            Some(Auth::Static(token)) => TokenSource::Static(token),
+            Some(Auth::ClientCredentials(credentials)) => {
+                let token_url = self.token_url.ok_or_else(|| {
+                    Error::Config(
+                        "client credentials need a token URL: call .tenant(…) or .token_url(…)"
+                            .into(),
+                    )
+                })?;
+                reqwest::Url::parse(&token_url)
+                    .map_err(|e| Error::Config(format!("invalid token URL {token_url}: {e}")))?;
+                TokenSource::client_credentials(http.clone(), token_url, credentials)
+            }
+            None => {
+                return Err(Error::Config(
+                    "no authentication: call .client_credentials(…) or .static_token(…)".into(),
+                ));
+            }
+        });
+        let raw = protime_raw::Client::new_with_client(
+            &base_url,
+            http.clone(),
+            Arc::new(request_hooks(tokens.clone())),
+        );
+        Ok(ProtimeClient {
+            inner: Arc::new(Inner {
+                raw,
+                http,
+                base_url,
+                tokens,
+                retry: self.retry,
+                allow_insecure_destinations: self.allow_insecure_destinations,
+            }),
+        })
+    }
+}
+
+/// `ServiceName/Version (Company Name)`: a product token with a version, then a comment in
+/// parentheses.
+fn check_user_agent(user_agent: &str) -> Result<(), Error> {
+    let bad = || {
+        Error::Config(format!(
+            "User-Agent {user_agent:?} is not of the form \"ServiceName/Version (Company Name)\", e.g. \"PeopleSyncService/v1 (Acme Corp)\""
+        ))
+    };
+    let (product, rest) = user_agent.split_once(' ').ok_or_else(bad)?;
+    let (name, version) = product.split_once('/').ok_or_else(bad)?;
+    let company = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let token_ok = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_graphic() && !"()/<>@,;:\\\"[]?={}".contains(c))
+    };
+    if token_ok(name) && token_ok(version) && !company.trim().is_empty() && user_agent.is_ascii() {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// What the post-request hook saw of the last response in the current call.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observed {
+    pub(crate) status: Option<u16>,
+    pub(crate) location: Option<String>,
+}
+
+tokio::task_local! {
+    static OBSERVED: RefCell<Observed>;
+}
+
+/// The last response the post-request hook saw in the current call (inside
+/// [`ProtimeClient::execute`]); empty elsewhere.
+pub(crate) fn observed() -> Observed {
+    OBSERVED
+        .try_with(|cell| cell.borrow().clone())
+        .unwrap_or_default()
+}
+
+/// The hooks of the generated client: bearer token on every request, tracing, and the
+/// status of every response (progenitor drops it for error bodies that are not JSON).
+fn request_hooks(tokens: SharedTokens) -> protime_raw::RequestHooks {
+    (
+        Arc::new(move |request: &mut reqwest::Request| {
+            if let Some(token) = tokens.current()
+                && let Ok(value) = format!("Bearer {}", token.expose_secret()).parse()
+            {
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::AUTHORIZATION, value);
+            }
+            tracing::debug!(method = %request.method(), url = %request.url(), "protime request");
+        }),
+        Arc::new(|result: &reqwest::Result<reqwest::Response>| match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let _ = OBSERVED.try_with(|cell| {
+                    *cell.borrow_mut() = Observed {
+                        status: Some(status),
+                        location,
+                    }
+                });
+                tracing::debug!(status, url = %response.url(), "protime response");
+            }
+            Err(error) => tracing::debug!(%error, "protime request failed"),
+        }),
+    )
+}
+
+struct Inner {
+    raw: protime_raw::Client,
+    http: reqwest::Client,
+    base_url: String,
+    tokens: SharedTokens,
+    retry: RetryPolicy,
+    allow_insecure_destinations: bool,
+}
+
+/// The Protime client. Cheap to clone; clones share the token cache.
+#[derive(Clone)]
+pub struct ProtimeClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ProtimeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtimeClient")
+            .field("base_url", &self.inner.base_url)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request may be sent again after a failure that may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Reads and deletes: safe to repeat.
+    Idempotent,
+    /// Creates: repeat only when nothing reached the server (429, connection refused).
+    NotIdempotent,
+}
+
+/// How one attempt ended, for the retry loop.
+enum Attempt<T> {
+    Done(T),
+    /// 401: refresh the token once and try again.
+    Unauthorized(Error),
+    /// Worth another attempt after `wait` (or the backoff when `None`).
+    Retry {
+        error: Error,
+        wait: Option<Duration>,
+    },
+    Fail(Error),
+}
+
+type RawError = protime_raw::Error<protime_raw::types::ProtimeError>;
+
+impl ProtimeClient {
+    /// Scopes needed to manage webhooks for clockings and to sync clockings.
+    pub const WEBHOOK_SCOPES: [&'static str; 3] = [
+        "connector-protimeapi-webhooks.read",
+        "connector-protimeapi-webhooks.write",
+        "connector-protimeapi-clockings.read",
+    ];
+
+    /// A builder; a User-Agent, a base URL (or tenant) and authentication are required.
+    pub fn builder() -> ProtimeClientBuilder {
+        ProtimeClientBuilder {
+            base_url: None,
+            token_url: None,
+            auth: None,
+            user_agent: None,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            allow_insecure_destinations: false,
+        }
+    }
+
+    /// The generated client underneath, for operations this layer does not wrap. Its hooks
+    /// add the current token; call [`Self::ensure_token`] first.
+    pub fn raw(&self) -> &protime_raw::Client {
+        &self.inner.raw
+    }
+
+    /// Fetches a token if none is cached (or it is about to expire).
+    pub async fn ensure_token(&self) -> Result<(), Error> {
+        self.inner.tokens.token().await.map(|_| ())
+    }
+
+    /// How many token requests this client has sent (tokens are cached and shared).
+    pub fn token_requests(&self) -> u64 {
+        self.inner.tokens.token_requests()
+    }
+
+    /// The API base URL.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    pub(crate) fn allow_insecure_destinations(&self) -> bool {
+        self.inner.allow_insecure_destinations
+    }
+
+    /// Runs `call` with a valid token, retrying where safe and refreshing the token once on
+    /// a 401. `call` receives the generated client and returns its result.
+    pub(crate) async fn execute<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        idempotency: Idempotency,
+        mut call: F,
+    ) -> Result<protime_raw::ResponseValue<T>, Error>
+    where
+        F: FnMut(protime_raw::Client) -> Fut,
+        Fut: Future<Output = Result<protime_raw::ResponseValue<T>, RawError>>,
+    {
+        self.retry_loop(operation, |_| {
+            let request = call(self.inner.raw.clone());
+            async move {
+                let (result, status) = OBSERVED
+                    .scope(RefCell::new(Observed::default()), async {
+                        let result = request.await;
+                        (result, observed().status)
+                    })
+                    .await;
+                classify(operation, idempotency, result, status).await
+            }
+        })
+        .await
+    }
+
+    /// GETs a host-relative link (`nextLink`, `deltaLink`) with the same token handling and
+    /// retries, and decodes the JSON body as `T`.
+    pub(crate) async fn get_link<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        link: &str,
+    ) -> Result<T, Error> {
+        let url = self.link_url(link)?;
+        self.retry_loop(operation, |token| {
+            let request = self
+                .inner
+                .http
+                .get(url.clone())
+                .bearer_auth(token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json");
+            async move {
+                match request.send().await {
+                    Err(error) => classify_transport(operation, Idempotency::Idempotent, error),
+                    Ok(response) => {
+                        let status = response.status();
+                        let retry_after =
+                            retry::parse_retry_after(response.headers().get("retry-after"));
+                        match response.bytes().await {
+                            Err(error) => {
+                                classify_transport(operation, Idempotency::Idempotent, error)
+                            }
+                            Ok(bytes) if status.is_success() => {
+                                match serde_json::from_slice::<T>(&bytes) {
+                                    Ok(value) => Attempt::Done(value),
+                                    Err(e) => Attempt::Fail(Error::InvalidResponse {
+                                        operation,
+                                        status: Some(status.as_u16()),
+                                        message: e.to_string(),
+                                    }),
+                                }
+                            }
+                            Ok(bytes) => classify_status(
+                                operation,
+                                Idempotency::Idempotent,
+                                status.as_u16(),
+                                ApiErrorBody::from_bytes(&bytes).unwrap_or_default(),
+                                retry_after,
+                            ),
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// A host-relative link as a full URL. Links may carry unencoded spaces (the delta
+    /// guide's example does); `Url::parse` percent-encodes them.
+    fn link_url(&self, link: &str) -> Result<reqwest::Url, Error> {
+        let absolute = if link.starts_with("http://") || link.starts_with("https://") {
+            link.to_string()
+        } else {
+            format!("{}{}", self.inner.base_url, link)
+        };
+        reqwest::Url::parse(&absolute).map_err(|e| Error::InvalidResponse {
+            operation: "follow link",
+            status: None,
+            message: format!("link {link:?} is not a valid URL: {e}"),
+        })
+    }
+
+    async fn retry_loop<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt_fn: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(AccessToken) -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        let policy = &self.inner.retry;
+        let started = Instant::now();
+        let mut attempts = 0_u32;
+        let mut refreshed = false;
+        let mut token = self.inner.tokens.token().await?;
+        loop {
+            attempts += 1;
+            let outcome = attempt_fn(token.clone()).await;
+            let (error, wait) = match outcome {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Unauthorized(error) => {
+                    if refreshed {
+                        return Err(error);
+                    }
+                    refreshed = true;
+                    match self.inner.tokens.refresh_after_rejection(&token).await {
+                        None => return Err(error),
+                        Some(fresh) => {
+                            tracing::debug!(operation, "401: token refreshed, trying again");
+                            token = fresh?;
+                            attempts -= 1; // a refresh is not a retry
+                            continue;
+                        }
+                    }
+                }
+                Attempt::Retry { error, wait } => (error, wait),
+            };
+            let wait = wait.unwrap_or_else(|| policy.backoff(attempts));
+            let out_of_budget = attempts >= policy.max_attempts
+                || started.elapsed() + wait > policy.max_elapsed
+                || wait > policy.max_retry_after;
+            if out_of_budget {
+                return Err(match error {
+                    Error::RateLimited { retry_after, .. } => Error::RateLimited {
+                        operation,
+                        attempts,
+                        retry_after,
+                    },
+                    Error::Transport { source, .. } => Error::Transport {
+                        operation,
+                        attempts,
+                        source,
+                    },
+                    other => other,
+                });
+            }
+            tracing::info!(operation, attempt = attempts, wait_ms = wait.as_millis() as u64, %error, "retrying Protime request");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn classify_transport<T>(
+    operation: &'static str,
+    idempotency: Idempotency,
+    error: reqwest::Error,
+) -> Attempt<T> {
+    // Nothing reached the server when the connection could not be made: always safe.
+    let safe = idempotency == Idempotency::Idempotent || error.is_connect();
+    let error = Error::Transport {
+        operation,
+        attempts: 1,
+        source: error,
+    };
+    if safe {
+        Attempt::Retry { error, wait: None }
+    } else {
+        Attempt::Fail(error)
+    }
+}
+
+fn classify_status<T>(
+    operation: &'static str,
+    idempotency: Idempotency,
+    status: u16,
+    body: ApiErrorBody,
+    retry_after: Option<Duration>,
+) -> Attempt<T> {
+    match status {
+        401 => Attempt::Unauthorized(Error::Api {
+            operation,
+            status,
+            body,
+        }),
+        410 => Attempt::Fail(Error::DeltaExpired),
+        429 => Attempt::Retry {
+            error: Error::RateLimited {
+                operation,
+                attempts: 1,
+                retry_after,
+            },
+            wait: retry_after,
+        },
+        502..=504 if idempotency == Idempotency::Idempotent => Attempt::Retry {
+            error: Error::Api {
+                operation,
+                status,
+                body,
+            },
+            wait: retry_after,
+        },
+        _ => Attempt::Fail(Error::Api {
+            operation,
+            status,
+            body,
+        }),
+    }
+}
+
+/// Turns the generated client's result into an attempt outcome, keeping the status even
+/// when progenitor lost it (`status` comes from the post-request hook).
+async fn classify<T>(
+    operation: &'static str,
+    idempotency: Idempotency,
+    result: Result<protime_raw::ResponseValue<T>, RawError>,
+    status: Option<u16>,
+) -> Attempt<protime_raw::ResponseValue<T>> {
+    match result {
+        Ok(value) => Attempt::Done(value),
+        Err(protime_raw::Error::ErrorResponse(response)) => {
+            let code = response.status().as_u16();
+            let retry_after = retry::parse_retry_after(response.headers().get("retry-after"));
+            classify_status(
+                operation,
+                idempotency,
+                code,
+                ApiErrorBody::from_raw(response.into_inner()),
+                retry_after,
+            )
+        }
+        Err(protime_raw::Error::UnexpectedResponse(response)) => {
+            // A status the spec does not list for this operation: decode the body if it has
+            // Protime's error shape.
+            let code = response.status().as_u16();
+            let retry_after = retry::parse_retry_after(response.headers().get("retry-after"));
+            let body = response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|bytes| ApiErrorBody::from_bytes(&bytes))
+                .unwrap_or_default();
+            classify_status(operation, idempotency, code, body, retry_after)
+        }
+        Err(protime_raw::Error::InvalidResponsePayload(bytes, error)) => match status {
+            // A documented error status with a body that is not JSON (e.g. an empty 401).
+            Some(code) if code >= 400 => classify_status(
+                operation,
+                idempotency,
+                code,
+                ApiErrorBody::from_bytes(&bytes).unwrap_or_default(),
+                None,
+            ),
+            _ => Attempt::Fail(Error::InvalidResponse {
+                operation,
+                status,
+                message: format!("body does not match the spec: {error}"),
+            }),
+        },
+        Err(
+            protime_raw::Error::CommunicationError(error)
+            | protime_raw::Error::ResponseBodyError(error),
+        ) => classify_transport(operation, idempotency, error),
+        Err(other) => Attempt::Fail(Error::InvalidResponse {
+            operation,
+            status: other.status().map(|s| s.as_u16()).or(status),
+            message: other.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_format_is_checked() {
+        for good in [
+            "PeopleSyncService/v1 (Acme Corp)",
+            "ClockingSync/1.0.3 (Acme)",
+        ] {
+            assert!(check_user_agent(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "curl/8.0",
+            "PeopleSyncService (Acme Corp)",
+            "PeopleSyncService/v1 Acme Corp",
+            "People Sync/v1 (Acme)",
+            "Svc/v1 ()",
+            "Svc/ (Acme)",
+        ] {
+            assert!(check_user_agent(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn building_without_user_agent_or_auth_fails_clearly() {
+        let error = ProtimeClient::builder()
+            .base_url("http://127.0.0.1:1")
+            .static_token(AccessToken::new("t"))
+            .build()
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("User-Agent is required"),
+            "{error}"
+        );
+        let error = ProtimeClient::builder()
+            .base_url("http://127.0.0.1:1")
+            .user_agent("Svc/1 (Acme)")
+            .build()
+            .map(|_| ())
+            .unwrap_err();
+        assert!(error.to_string().contains("no authentication"), "{error}");
+    }
+
+    #[test]
+    fn environments_give_the_documented_urls() {
+        assert_eq!(
+            Environment::Production.base_url("acme"),
+            "https://acme.myprotime.eu"
+        );
+        assert_eq!(
+            Environment::Sandbox.token_url("acme"),
+            "https://authentication.myprotimesandbox.eu/tenants/acme/connect/token"
+        );
+    }
+}

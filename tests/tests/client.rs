@@ -1,0 +1,520 @@
+//! The ergonomic client against a local mock server (loopback only): token sharing and
+//! refresh, retries, paging, delta, error bodies, and the subscription lifecycle.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use protime_raw::types::CollectionName;
+use protime_webhooks::client::{
+    ClientSecret, ClockingsFilter, Error, ProtimeClient, RetryPolicy, Subscription,
+    SubscriptionState, WebhookFilter,
+};
+use protime_webhooks::{InMemorySink, SignatureScheme, Verifier, WebhookKey};
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const API: &str = "/connector/protimeapi/api/v1";
+const TOKEN_PATH: &str = "/tenants/acme/connect/token";
+
+fn token_response(token: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": token, "expires_in": 1800, "token_type": "Bearer",
+        "scope": "connector-protimeapi-webhooks.read"
+    }))
+}
+
+fn client(server: &MockServer) -> ProtimeClient {
+    ProtimeClient::builder()
+        .base_url(server.uri())
+        .token_url(format!("{}{TOKEN_PATH}", server.uri()))
+        .client_credentials(
+            "client-1",
+            ClientSecret::new("s3cret"),
+            ProtimeClient::WEBHOOK_SCOPES,
+        )
+        .user_agent("ProtimeTests/1.0 (Protime Rust Workspace)")
+        .retry_policy(
+            RetryPolicy::default()
+                .with_max_attempts(4)
+                .with_backoff(Duration::from_millis(10), Duration::from_millis(40)),
+        )
+        .allow_insecure_destinations(true)
+        .build()
+        .unwrap()
+}
+
+fn webhook(id: &str, status: &str, valid_until: &str) -> serde_json::Value {
+    json!({"id": id, "validUntil": valid_until, "status": status,
+           "destinationUrl": "http://127.0.0.1/hook", "collectionName": "clockings"})
+}
+
+fn clocking(id: i64) -> serde_json::Value {
+    json!({"changeVersion": format!("{id:020X}"), "id": id, "person": {"id": 1}, "date": "2026-01-15",
+           "timeOfDayInMinutes": 480 + id, "kind": "InOut", "status": "Active"})
+}
+
+async fn mount_token(server: &MockServer, token: &str, times: Option<u64>) {
+    let mock = Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .and(body_string_contains("client_id=client-1"))
+        .respond_with(token_response(token));
+    match times {
+        Some(n) => mock.up_to_n_times(n).expect(n).mount(server).await,
+        None => mock.mount(server).await,
+    }
+}
+
+#[tokio::test]
+async fn one_token_request_serves_many_parallel_calls() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t1", Some(1)).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks")))
+        .and(header("authorization", "Bearer t1"))
+        .and(header(
+            "user-agent",
+            "ProtimeTests/1.0 (Protime Rust Workspace)",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(24)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let calls = (0..24).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.list_webhooks(&WebhookFilter::default()).await })
+    });
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(client.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_token_once_and_retries() {
+    let server = MockServer::start().await;
+    mount_token(&server, "stale", Some(1)).await;
+    mount_token(&server, "fresh", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks/w1")))
+        .and(header("authorization", "Bearer stale"))
+        .respond_with(ResponseTemplate::new(401)) // empty body, as from a gateway
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks/w1")))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(webhook(
+            "w1",
+            "Enabled",
+            "2030-01-01T00:00:00Z",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let webhook = client.get_webhook("w1").await.unwrap();
+    assert_eq!(webhook.id, "w1");
+    assert_eq!(client.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn a_persistent_empty_401_keeps_its_status() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks/w1")))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(2) // the first try and the one after the refresh, no more
+        .mount(&server)
+        .await;
+    let error = client(&server).get_webhook("w1").await.unwrap_err();
+    assert_eq!(error.status(), Some(401), "{error}");
+    assert!(error.is_auth());
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after_then_succeeds() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks")))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(
+                    json!({"error": {"code": "TooManyRequests", "message": "slow down"}}),
+                ),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"value": [webhook("w1", "Enabled", "2030-01-01T00:00:00Z")]}),
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let webhooks = client(&server)
+        .list_webhooks(&WebhookFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(webhooks.len(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was not honoured"
+    );
+}
+
+#[tokio::test]
+async fn a_503_is_retried_with_backoff_and_a_400_is_not() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings/7")))
+        .respond_with(ResponseTemplate::new(503).set_body_json(
+            json!({"error": {"code": "ServiceUnavailable", "message": "maintenance"}}),
+        ))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings/7")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(clocking(7)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings/8")))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"code": "BadRequest", "message": "no"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    assert_eq!(client.get_clocking(7).await.unwrap().id.get(), 7);
+    assert_eq!(
+        client.get_clocking(8).await.unwrap_err().status(),
+        Some(400)
+    );
+}
+
+#[tokio::test]
+async fn every_documented_error_body_is_decoded() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let cases = [
+        (
+            400,
+            json!({"error": {"code": "BadRequest", "message": "The request was invalid", "reasons": ["The provided date range is invalid"]}}),
+        ),
+        (
+            400,
+            json!({"validationErrors": [{"field": "destinationUrl", "message": "invalid"}]}),
+        ),
+        (
+            403,
+            json!({"error": {"code": "Forbidden", "message": "missing scope"}}),
+        ),
+        (
+            404,
+            json!({"error": {"code": "NotFound", "message": "no such webhook"}}),
+        ),
+        (
+            500,
+            json!({"error": {"code": "InternalServerError", "message": "boom"}}),
+        ),
+    ];
+    for (index, (status, body)) in cases.iter().enumerate() {
+        Mock::given(method("GET"))
+            .and(path(format!("{API}/webhooks/e{index}")))
+            .respond_with(ResponseTemplate::new(*status).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    let client = client(&server);
+    for (index, (status, _)) in cases.iter().enumerate() {
+        match client.get_webhook(&format!("e{index}")).await.unwrap_err() {
+            Error::Api {
+                status: got, body, ..
+            } => {
+                assert_eq!(got, *status);
+                match index {
+                    0 => {
+                        assert_eq!(body.code.as_deref(), Some("BadRequest"));
+                        assert_eq!(
+                            body.reasons,
+                            vec!["The provided date range is invalid".to_string()]
+                        );
+                    }
+                    1 => assert_eq!(body.validation_errors.len(), 1),
+                    _ => assert!(body.message.is_some()),
+                }
+            }
+            other => panic!("case {index}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn clockings_follow_next_link_across_three_pages_with_an_empty_middle_page() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let filter = ClockingsFilter::between(
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+    )
+    .unwrap();
+    let expression = filter.expression();
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("filter", expression.as_str()))
+        .and(wiremock::matchers::query_param_is_missing(
+            "continuationToken",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking(1), clocking(2)],
+            // Unencoded spaces, as in Protime's own example.
+            "nextLink": format!("{API}/clockings?filter={expression}&continuationToken=page2")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("continuationToken", "page2"))
+        .and(query_param("filter", expression.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [],
+            "nextLink": format!("{API}/clockings?filter={expression}&continuationToken=page3")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("continuationToken", "page3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [clocking(3)]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let ids: Vec<i64> = client
+        .clockings(&filter)
+        .map(|c| c.unwrap().id.get())
+        .collect()
+        .await;
+    assert_eq!(ids, vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn delta_initial_load_then_changes_then_410() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let filter = ClockingsFilter::between(
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+    )
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("delta", ""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking(1)],
+            "deltaLink": format!("{API}/delta/clockings?deltaToken=d1")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/delta/clockings")))
+        .and(query_param("deltaToken", "d1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [
+                {"changeType": "InsertOrUpdate", "data": clocking(2)},
+                {"changeType": "Delete", "data": {"changeVersion": "0000090200004BD0000C", "id": 1}},
+                {"changeType": "InsertOrUpdate", "data": {"changeVersion": "X", "id": 3, "person": {"id": 1},
+                  "date": "2026-01-15", "timeOfDayInMinutes": 2881, "kind": "InOut"}}
+            ],
+            "deltaLink": format!("{API}/delta/clockings?deltaToken=d2")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/delta/clockings")))
+        .and(query_param("deltaToken", "d2"))
+        .respond_with(
+            ResponseTemplate::new(410)
+                .set_body_json(json!({"error": {"code": "Gone", "message": "delta expired"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let snapshot = client.delta_initial_load(&filter).await.unwrap();
+    assert_eq!(snapshot.clockings.len(), 1);
+    let changes = client.delta(&snapshot.token).await.unwrap();
+    assert_eq!(changes.changes.len(), 2);
+    assert!(changes.changes[1].removes_clocking());
+    assert_eq!(
+        changes.invalid.len(),
+        1,
+        "the invalid change is kept, not dropped"
+    );
+    assert!(matches!(
+        client.delta(&changes.next).await,
+        Err(Error::DeltaExpired)
+    ));
+}
+
+#[tokio::test]
+async fn create_webhook_returns_the_key_and_refuses_http_unless_allowed() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/webhooks")))
+        .and(query_param("externalReferences", "(people,@badge-number)"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("location", format!("{API}/webhooks/new-1").as_str())
+                // The key under another name and no id: the client copes with both.
+                .set_body_json(
+                    json!({"privateKey": "k-123", "validUntil": "2030-01-01T00:00:00+02:00"}),
+                ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let created = client
+        .create_webhook(
+            "http://127.0.0.1:9/hook",
+            CollectionName::Clockings,
+            &[protime_webhooks::client::ExternalReference::new(
+                "people",
+                "@badge-number",
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.id, "new-1");
+    assert_eq!(created.key.expose_secret(), "k-123");
+    assert!(!format!("{created:?}").contains("k-123"));
+
+    let strict = ProtimeClient::builder()
+        .base_url(server.uri())
+        .token_url(format!("{}{TOKEN_PATH}", server.uri()))
+        .client_credentials(
+            "client-1",
+            ClientSecret::new("s3cret"),
+            ProtimeClient::WEBHOOK_SCOPES,
+        )
+        .user_agent("ProtimeTests/1.0 (Protime Rust Workspace)")
+        .build()
+        .unwrap();
+    let error = strict
+        .create_webhook("http://example.com/hook", CollectionName::Clockings, &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::InsecureDestination { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_lifecycle_replaces_a_webhook_that_expires_mid_stream() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    // The current webhook expires in one minute: inside the lead time.
+    let soon = (chrono::Utc::now() + chrono::TimeDelta::minutes(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/webhooks")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "new", "key": "new-key", "validUntil": "2030-01-01T00:00:00Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"value": [clocking(1), clocking(2)]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{API}/webhooks/old")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks/new")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(webhook(
+            "new",
+            "Disabled",
+            "2030-01-01T00:00:00Z",
+        )))
+        .mount(&server)
+        .await;
+
+    let old_key = WebhookKey::new("old-key").unwrap();
+    let verifier = Verifier::new(SignatureScheme::default(), [old_key.clone()]).unwrap();
+    let subscription =
+        Subscription::new(client(&server), "http://127.0.0.1:9/hook", verifier.clone()).resume(
+            SubscriptionState {
+                webhook_id: "old".into(),
+                valid_until: chrono::DateTime::parse_from_rfc3339(&soon).unwrap().into(),
+                key_fingerprint: old_key.fingerprint(),
+            },
+        );
+    assert!(subscription.time_left(chrono::Utc::now()).unwrap() < chrono::TimeDelta::minutes(2));
+    assert!(subscription.needs_reinitialization().await.unwrap());
+
+    let sink = InMemorySink::default();
+    let report = subscription
+        .reinitialize(
+            &ClockingsFilter::between(
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+            )
+            .unwrap(),
+            &sink,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.state.webhook_id, "new");
+    assert_eq!((report.synced, report.applied), (2, 2));
+    assert!(report.previous_deleted);
+    assert_eq!(sink.tracker().current().count(), 2);
+    let new_fingerprint = WebhookKey::new("new-key").unwrap().fingerprint();
+    assert_eq!(
+        verifier.key_fingerprints(),
+        vec![new_fingerprint],
+        "old key retired, new key active"
+    );
+
+    // The new webhook is reported Disabled (e.g. retries exhausted): detected.
+    assert!(subscription.needs_reinitialization().await.unwrap());
+}
