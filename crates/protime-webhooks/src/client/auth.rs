@@ -20,10 +20,22 @@ macro_rules! secret {
 
         impl $name {
             /// Wraps the secret.
+            ///
+            /// ```
+            #[doc = concat!("use protime_webhooks::client::", stringify!($name), ";")]
+            #[doc = concat!("let secret = ", stringify!($name), "::new(\"s3cr3t\");")]
+            #[doc = concat!("assert_eq!(format!(\"{secret:?}\"), \"", stringify!($name), "(<redacted>)\");")]
+            /// assert_eq!(secret.to_string(), "<redacted>");
+            /// ```
             pub fn new(secret: impl Into<String>) -> Self {
                 Self(secret.into())
             }
             /// The secret itself, for sending it or persisting it. Never log it.
+            ///
+            /// ```
+            #[doc = concat!("use protime_webhooks::client::", stringify!($name), ";")]
+            #[doc = concat!("assert_eq!(", stringify!($name), "::new(\"s3cr3t\").expose_secret(), \"s3cr3t\");")]
+            /// ```
             pub fn expose_secret(&self) -> &str {
                 &self.0
             }

@@ -18,11 +18,24 @@ pub struct DeltaToken {
 
 impl DeltaToken {
     /// A token from a stored `deltaLink`.
+    ///
+    /// ```
+    /// use protime_webhooks::client::DeltaToken;
+    /// let stored = "/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1";
+    /// assert_eq!(DeltaToken::from_link(stored).link(), stored);
+    /// ```
     pub fn from_link(link: impl Into<String>) -> Self {
         Self { link: link.into() }
     }
 
     /// The `deltaLink`, to store between runs.
+    ///
+    /// ```
+    /// use protime_webhooks::client::DeltaToken;
+    /// let token = DeltaToken::from_link("/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1");
+    /// let stored = token.link().to_owned(); // persist between runs
+    /// assert_eq!(DeltaToken::from_link(stored), token);
+    /// ```
     pub fn link(&self) -> &str {
         &self.link
     }
@@ -129,6 +142,13 @@ impl ProtimeClient {
     }
 
     /// One clocking by id, validated.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// let clocking = client.get_clocking(12345).await?;
+    /// println!("{} on {}", clocking.id, clocking.date);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_clocking(&self, id: i64) -> Result<Clocking, Error> {
         let clocking = self
             .execute(
@@ -146,6 +166,16 @@ impl ProtimeClient {
 
     /// The delta initial load (`?delta`): every clocking of `filter`, following `nextLink`,
     /// and the `deltaLink` of the last page for [`Self::delta`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    /// let snapshot = client.delta_initial_load(&ClockingsFilter::between(day(1, 1), day(12, 31))?).await?;
+    /// println!("{} clockings, {} invalid", snapshot.clockings.len(), snapshot.invalid.len());
+    /// std::fs::write("clockings.delta", snapshot.token.link()).ok();
+    /// # Ok(()) }
+    /// ```
     pub async fn delta_initial_load(
         &self,
         filter: &ClockingsFilter,
@@ -184,6 +214,21 @@ impl ProtimeClient {
 
     /// The changes since `token` (one page, not paginated) and the next token. An expired
     /// delta gives [`Error::DeltaExpired`]: run a new initial load.
+    ///
+    /// ```no_run
+    /// # use protime_webhooks::client::{ClockingsFilter, DeltaToken, Error, ProtimeClient};
+    /// # async fn run(client: ProtimeClient, filter: ClockingsFilter, token: DeltaToken) -> Result<(), Error> {
+    /// let next = match client.delta(&token).await {
+    ///     Ok(delta) => {
+    ///         println!("{} changes", delta.changes.len());
+    ///         delta.next
+    ///     }
+    ///     Err(Error::DeltaExpired) => client.delta_initial_load(&filter).await?.token,
+    ///     Err(error) => return Err(error),
+    /// };
+    /// std::fs::write("clockings.delta", next.link()).ok();
+    /// # Ok(()) }
+    /// ```
     pub async fn delta(&self, token: &DeltaToken) -> Result<DeltaChanges, Error> {
         let page: raw::ClockingDeltaPage = self.get_link("delta", token.link()).await?;
         let mut changes = Vec::new();

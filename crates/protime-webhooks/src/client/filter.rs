@@ -23,12 +23,26 @@ pub struct WebhookFilter {
 
 impl WebhookFilter {
     /// Only webhooks with this status.
+    ///
+    /// ```
+    /// use protime_raw::types::WebhookStatus;
+    /// use protime_webhooks::client::WebhookFilter;
+    /// let filter = WebhookFilter::default().status(WebhookStatus::Enabled);
+    /// assert_eq!(filter.expression().as_deref(), Some("status eq 'Enabled'"));
+    /// ```
     pub fn status(mut self, status: WebhookStatus) -> Self {
         self.status = Some(status);
         self
     }
 
     /// Only webhooks of this collection.
+    ///
+    /// ```
+    /// use protime_raw::types::CollectionName;
+    /// use protime_webhooks::client::WebhookFilter;
+    /// let filter = WebhookFilter::default().collection(CollectionName::Clockings);
+    /// assert_eq!(filter.expression().as_deref(), Some("collectionName eq 'clockings'"));
+    /// ```
     pub fn collection(mut self, collection: CollectionName) -> Self {
         self.collection = Some(collection);
         self
@@ -37,12 +51,24 @@ impl WebhookFilter {
     /// The filter identifier of the collection name. Protime documents that the list can be
     /// filtered by collection name but not the identifier; `collectionName` (the property's
     /// name) is assumed.
+    ///
+    /// ```
+    /// use protime_raw::types::CollectionName;
+    /// use protime_webhooks::client::WebhookFilter;
+    /// let filter = WebhookFilter::default().collection(CollectionName::Clockings).collection_identifier("collection");
+    /// assert_eq!(filter.expression().as_deref(), Some("collection eq 'clockings'"));
+    /// ```
     pub fn collection_identifier(mut self, identifier: impl Into<String>) -> Self {
         self.collection_identifier = Some(identifier.into());
         self
     }
 
     /// The filter expression, or `None` for no filter.
+    ///
+    /// ```
+    /// use protime_webhooks::client::WebhookFilter;
+    /// assert_eq!(WebhookFilter::default().expression(), None);
+    /// ```
     pub fn expression(&self) -> Option<String> {
         let mut terms = Vec::new();
         if let Some(status) = self.status {
@@ -84,6 +110,14 @@ pub struct ClockingsFilter {
 impl ClockingsFilter {
     /// Clockings dated `from..=to`. Protime allows at most one year: `to` must be before the
     /// same day one year after `from`.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_webhooks::client::{ClockingsFilter, Error};
+    /// let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    /// assert!(ClockingsFilter::between(day(1, 1), day(12, 31)).is_ok());
+    /// assert!(matches!(ClockingsFilter::between(day(2, 1), day(1, 1)), Err(Error::InvalidFilter(_))));
+    /// ```
     pub fn between(from: NaiveDate, to: NaiveDate) -> Result<Self, Error> {
         if to < from {
             return Err(Error::InvalidFilter(format!(
@@ -108,34 +142,86 @@ impl ClockingsFilter {
     }
 
     /// Only this person.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    /// let filter = ClockingsFilter::between(day, day)?.person(42);
+    /// assert!(filter.expression().ends_with(" and person in (42)"));
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn person(mut self, id: i64) -> Self {
         self.persons.push(id);
         self
     }
 
     /// Only these people.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    /// let filter = ClockingsFilter::between(day, day)?.person(1).persons([2, 3]);
+    /// assert!(filter.expression().ends_with(" and person in (1, 2, 3)"));
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn persons(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
         self.persons.extend(ids);
         self
     }
 
     /// Only clockings of this kind.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_raw::types::ClockingKind;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    /// let filter = ClockingsFilter::between(day, day)?.kind(ClockingKind::InOut);
+    /// assert!(filter.expression().ends_with(" and kind eq 'InOut'"));
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn kind(mut self, kind: ClockingKind) -> Self {
         self.kind = Some(kind);
         self
     }
 
     /// First day of the range.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
+    /// assert_eq!(ClockingsFilter::between(from, to)?.from(), from);
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn from(&self) -> NaiveDate {
         self.from
     }
 
     /// Last day of the range.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
+    /// assert_eq!(ClockingsFilter::between(from, to)?.to(), to);
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn to(&self) -> NaiveDate {
         self.to
     }
 
     /// The filter expression as Protime expects it (not yet URL-encoded).
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use protime_webhooks::client::ClockingsFilter;
+    /// let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
+    /// assert_eq!(ClockingsFilter::between(from, to)?.expression(), "date ge '2026-01-01' and date le '2026-03-31'");
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn expression(&self) -> String {
         let mut expression = format!(
             "date ge '{}' and date le '{}'",

@@ -38,11 +38,14 @@ pub struct SubscriptionState {
 }
 
 /// What one re-initialization did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ReinitializeReport {
     /// The new webhook.
     pub state: SubscriptionState,
+    /// The new webhook's private key (redacted in `Debug`). Protime returns it only once:
+    /// persist it now, so that a restarted receiver can verify the deliveries.
+    pub key: crate::signature::WebhookKey,
     /// Clockings read by the full sync.
     pub synced: u64,
     /// Of those, how many changed the local state.
@@ -91,12 +94,32 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
+/// What the initial sync saw.
+struct SyncCounts {
+    synced: u64,
+    applied: u64,
+    not_newer: u64,
+    invalid: u64,
+}
+
 impl Subscription {
     /// Default time before `validUntil` at which [`Self::needs_reinitialization`] says yes.
     pub const DEFAULT_LEAD_TIME: Duration = Duration::from_secs(24 * 3600);
 
     /// A subscription of the `clockings` collection delivering to `destination`; new keys go
     /// into `verifier` (share it with the receiver: clones share keys).
+    ///
+    /// ```
+    /// use protime_webhooks::client::Subscription;
+    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier.clone());
+    /// assert!(subscription.state().is_none()); // no webhook yet: the first reinitialize creates it
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn new(client: ProtimeClient, destination: impl Into<String>, verifier: Verifier) -> Self {
         Self {
             client,
@@ -110,6 +133,28 @@ impl Subscription {
     }
 
     /// Re-initialize this long before `validUntil` (default one day).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protime_webhooks::client::{Error, Subscription, SubscriptionState};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
+    ///     .with_lead_time(Duration::from_secs(6 * 3600))
+    ///     .resume(SubscriptionState {
+    ///         webhook_id: "a7d8".into(),
+    ///         valid_until: chrono::Utc::now() + chrono::TimeDelta::hours(3),
+    ///         key_fingerprint: "eaa2ba0c".into(),
+    ///     });
+    /// // Expires within the lead time: due, without asking Protime.
+    /// assert!(subscription.needs_reinitialization().await?);
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn with_lead_time(mut self, lead_time: Duration) -> Self {
         self.lead_time = lead_time;
@@ -117,6 +162,18 @@ impl Subscription {
     }
 
     /// External references to request on the webhook.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{ExternalReference, Subscription};
+    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
+    ///     .with_external_references(vec![ExternalReference::new("people", "@badge-number")]);
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     #[must_use]
     pub fn with_external_references(mut self, references: Vec<ExternalReference>) -> Self {
         self.external_references = references;
@@ -124,6 +181,28 @@ impl Subscription {
     }
 
     /// Continue with a webhook created earlier (its key must already be in the verifier).
+    ///
+    /// ```
+    /// use protime_webhooks::client::{Subscription, SubscriptionState};
+    /// use protime_webhooks::signature::WebhookKey;
+    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// // After a restart: the stored key back into the verifier, then the stored state.
+    /// let key = WebhookKey::new("stored-webhook-key").unwrap();
+    /// let state = SubscriptionState {
+    ///     webhook_id: "a7d8".into(),
+    ///     valid_until: "2026-03-31T12:00:00Z".parse().unwrap(),
+    ///     key_fingerprint: key.fingerprint(),
+    /// };
+    /// verifier.add_key(key).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
+    ///     .resume(state.clone());
+    /// assert_eq!(subscription.state(), Some(state));
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     #[must_use]
     pub fn resume(self, state: SubscriptionState) -> Self {
         *self.lock() = Some(state);
@@ -137,11 +216,42 @@ impl Subscription {
     }
 
     /// The current webhook, if any.
+    ///
+    /// ```no_run
+    /// # async fn run(subscription: protime_webhooks::client::Subscription, filter: protime_webhooks::client::ClockingsFilter,
+    /// #              sink: protime_webhooks::InMemorySink) -> Result<(), protime_webhooks::client::Error> {
+    /// subscription.reinitialize(&filter, &sink).await?;
+    /// if let Some(state) = subscription.state() {
+    ///     // Persist it (and the key, as a secret) to resume after a restart.
+    ///     println!("webhook {} until {}", state.webhook_id, state.valid_until);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> Option<SubscriptionState> {
         self.lock().clone()
     }
 
     /// Time left before the current webhook's `validUntil` (negative once expired).
+    ///
+    /// ```
+    /// use chrono::TimeDelta;
+    /// use protime_webhooks::client::{Subscription, SubscriptionState};
+    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let state = SubscriptionState {
+    ///     webhook_id: "a7d8".into(),
+    ///     valid_until: "2026-03-31T12:00:00Z".parse().unwrap(),
+    ///     key_fingerprint: "eaa2ba0c".into(),
+    /// };
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier);
+    /// assert_eq!(subscription.time_left(state.valid_until), None); // no webhook yet
+    /// let subscription = subscription.resume(state.clone());
+    /// assert_eq!(subscription.time_left(state.valid_until - TimeDelta::hours(2)), Some(TimeDelta::hours(2)));
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn time_left(&self, now: DateTime<Utc>) -> Option<chrono::TimeDelta> {
         self.state().map(|s| s.valid_until - now)
     }
@@ -149,6 +259,20 @@ impl Subscription {
     /// Whether a re-initialization is due: there is no webhook yet, it is gone or not
     /// `Enabled` (disabled after failed deliveries, or expired), or it expires within the
     /// lead time.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{Error, Subscription};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier);
+    /// assert!(subscription.needs_reinitialization().await?); // no webhook yet
+    /// # Ok(()) }
+    /// ```
     pub async fn needs_reinitialization(&self) -> Result<bool, Error> {
         let Some(state) = self.state() else {
             return Ok(true);
@@ -169,9 +293,54 @@ impl Subscription {
         }
     }
 
+    /// The full sync of `filter` into `sink`, item by item.
+    async fn initial_sync(
+        &self,
+        filter: &ClockingsFilter,
+        sink: &dyn DeliverySink,
+    ) -> Result<SyncCounts, Error> {
+        let mut counts = SyncCounts {
+            synced: 0,
+            applied: 0,
+            not_newer: 0,
+            invalid: 0,
+        };
+        let mut clockings = std::pin::pin!(self.client.clockings(filter));
+        while let Some(item) = clockings.next().await {
+            let clocking = match item {
+                Ok(clocking) => clocking,
+                Err(Error::InvalidItem { errors, .. }) => {
+                    counts.invalid += 1;
+                    tracing::warn!(%errors, "initial sync: invalid clocking skipped");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            counts.synced += 1;
+            let change = ClockingChange::InsertOrUpdate(clocking);
+            let raw_body = serde_json::to_vec(&change).unwrap_or_default();
+            match sink.record(Record::Change { change, raw_body }).await {
+                Ok(RecordOutcome::Change(ApplyOutcome::Applied)) => counts.applied += 1,
+                Ok(_) => counts.not_newer += 1,
+                Err(error) => return Err(Error::Sink(error)),
+            }
+        }
+        Ok(counts)
+    }
+
     /// Creates a new webhook, adds its key to the verifier, runs the full sync of `filter`
-    /// into `sink`, then deletes the previous webhook and retires its key. On error the
-    /// previous webhook and key are left in place.
+    /// into `sink`, then deletes the previous webhook and retires its key. When the sync
+    /// fails, the new webhook is deleted again and its key retired; the previous webhook and
+    /// key stay in place.
+    ///
+    /// ```no_run
+    /// # async fn run(subscription: protime_webhooks::client::Subscription, filter: protime_webhooks::client::ClockingsFilter)
+    /// #              -> Result<(), protime_webhooks::client::Error> {
+    /// let sink = protime_webhooks::InMemorySink::default(); // or the receiver's SqliteStore
+    /// let report = subscription.reinitialize(&filter, &sink).await?;
+    /// println!("synced {}, applied {}, previous deleted: {}", report.synced, report.applied, report.previous_deleted);
+    /// # Ok(()) }
+    /// ```
     pub async fn reinitialize(
         &self,
         filter: &ClockingsFilter,
@@ -196,31 +365,24 @@ impl Subscription {
             key_fingerprint: fingerprint,
         };
 
-        let (mut synced, mut applied, mut not_newer, mut invalid) = (0_u64, 0_u64, 0_u64, 0_u64);
-        let mut clockings = std::pin::pin!(self.client.clockings(filter));
-        while let Some(item) = clockings.next().await {
-            let clocking = match item {
-                Ok(clocking) => clocking,
-                Err(Error::InvalidItem { errors, .. }) => {
-                    invalid += 1;
-                    tracing::warn!(%errors, "initial sync: invalid clocking skipped");
-                    continue;
+        let counts = match self.initial_sync(filter, sink).await {
+            Ok(counts) => counts,
+            Err(error) => {
+                // Without a complete sync the new webhook must not become the current one:
+                // remove it again, so that the next attempt starts clean.
+                if let Err(cleanup) = self.client.delete_webhook(&state.webhook_id).await {
+                    tracing::warn!(webhook = %state.webhook_id, error = %cleanup, "could not delete the new webhook after a failed sync");
                 }
-                Err(error) => return Err(error),
-            };
-            synced += 1;
-            let change = ClockingChange::InsertOrUpdate(clocking);
-            let raw_body = serde_json::to_vec(&change).unwrap_or_default();
-            match sink.record(Record::Change { change, raw_body }).await {
-                Ok(RecordOutcome::Change(ApplyOutcome::Applied)) => applied += 1,
-                Ok(_) => not_newer += 1,
-                Err(error) => {
-                    return Err(Error::Config(format!(
-                        "initial sync could not store a clocking: {error}"
-                    )));
-                }
+                self.verifier.remove_key(&state.key_fingerprint);
+                return Err(error);
             }
-        }
+        };
+        let SyncCounts {
+            synced,
+            applied,
+            not_newer,
+            invalid,
+        } = counts;
 
         let mut previous_deleted = false;
         if let Some(previous) = previous {
@@ -239,6 +401,7 @@ impl Subscription {
         tracing::info!(webhook = %state.webhook_id, synced, applied, not_newer, invalid, "subscription re-initialized");
         Ok(ReinitializeReport {
             state,
+            key: created.key,
             synced,
             applied,
             not_newer,

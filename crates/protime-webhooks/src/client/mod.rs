@@ -17,8 +17,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Request hooks of the generated client put the current bearer token and the User-Agent on
-//! every request and trace each attempt; the retry loop around each call decides, from the
+//! Request hooks of the generated client put the current bearer token on every request and
+//! trace each attempt (the User-Agent is set on the underlying `reqwest::Client`); the retry loop around each call decides, from the
 //! outcome, whether another attempt is safe (progenitor's hooks observe requests but cannot
 //! re-send them).
 
@@ -65,11 +65,24 @@ impl Environment {
     }
 
     /// The API base URL of a tenant.
+    ///
+    /// ```
+    /// use protime_webhooks::client::Environment;
+    /// assert_eq!(Environment::Sandbox.base_url("acme"), "https://acme.myprotimesandbox.eu");
+    /// ```
     pub fn base_url(self, tenant: &str) -> String {
         format!("https://{tenant}.{}", self.domain())
     }
 
     /// The documented token URL of a tenant.
+    ///
+    /// ```
+    /// use protime_webhooks::client::Environment;
+    /// assert_eq!(
+    ///     Environment::Production.token_url("acme"),
+    ///     "https://authentication.myprotime.eu/tenants/acme/connect/token"
+    /// );
+    /// ```
     pub fn token_url(self, tenant: &str) -> String {
         format!(
             "https://authentication.{}/tenants/{tenant}/connect/token",
@@ -98,6 +111,17 @@ pub struct ProtimeClientBuilder {
 
 impl ProtimeClientBuilder {
     /// A tenant in an environment: sets the API base URL and the token URL.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, Environment, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .tenant("acme", Environment::Sandbox)
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "https://acme.myprotimesandbox.eu");
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn tenant(mut self, tenant: &str, environment: Environment) -> Self {
         self.base_url = Some(environment.base_url(tenant));
         self.token_url = Some(environment.token_url(tenant));
@@ -105,18 +129,53 @@ impl ProtimeClientBuilder {
     }
 
     /// Any API base URL (scheme and host, e.g. a local sandbox `http://127.0.0.1:8080`).
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9/")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:9"); // trailing `/` trimmed
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
         self
     }
 
     /// Any token URL (for the client-credentials grant).
+    ///
+    /// ```
+    /// use protime_webhooks::client::{ClientSecret, Error, ProtimeClient};
+    /// let builder = || {
+    ///     ProtimeClient::builder()
+    ///         .base_url("http://127.0.0.1:9")
+    ///         .client_credentials("id", ClientSecret::new("s"), ProtimeClient::WEBHOOK_SCOPES)
+    ///         .user_agent("Svc/1.0 (Acme)")
+    /// };
+    /// // Client credentials need a token URL (set by `.tenant(…)` or here).
+    /// assert!(matches!(builder().build(), Err(Error::Config(_))));
+    /// assert!(builder().token_url("http://127.0.0.1:9/connect/token").build().is_ok());
+    /// ```
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
         self.token_url = Some(url.into());
         self
     }
 
     /// Authenticate with the OAuth2 client-credentials grant.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{ClientSecret, Environment, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .tenant("acme", Environment::Production)
+    ///     .client_credentials("my-client-id", ClientSecret::new("…"), ["connector-protimeapi-clockings.read"])
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.token_requests(), 0); // the first token is fetched on the first call
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn client_credentials<S: Into<String>>(
         mut self,
         client_id: impl Into<String>,
@@ -132,6 +191,17 @@ impl ProtimeClientBuilder {
     }
 
     /// Authenticate with a token obtained elsewhere (never refreshed).
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("eyJ…"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.token_requests(), 0);
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn static_token(mut self, token: AccessToken) -> Self {
         self.auth = Some(Auth::Static(token));
         self
@@ -139,12 +209,37 @@ impl ProtimeClientBuilder {
 
     /// The mandatory `User-Agent`, `ServiceName/Version (Company Name)`, e.g.
     /// `PeopleSyncService/v1 (Acme Corp)`.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, Error, ProtimeClient};
+    /// let with = |user_agent: &str| {
+    ///     ProtimeClient::builder()
+    ///         .base_url("http://127.0.0.1:9")
+    ///         .static_token(AccessToken::new("t"))
+    ///         .user_agent(user_agent)
+    ///         .build()
+    /// };
+    /// assert!(with("ClockingSync/1.0 (Acme Corp)").is_ok());
+    /// assert!(matches!(with("curl/8.0"), Err(Error::Config(_))));
+    /// ```
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
         self
     }
 
     /// Connect timeout and total timeout of one attempt (defaults 10 s and 30 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .timeouts(Duration::from_secs(5), Duration::from_secs(20))
+    ///     .build();
+    /// assert!(client.is_ok());
+    /// ```
     pub fn timeouts(mut self, connect: Duration, total: Duration) -> Self {
         self.connect_timeout = connect;
         self.timeout = total;
@@ -152,12 +247,43 @@ impl ProtimeClientBuilder {
     }
 
     /// The retry policy (default [`RetryPolicy::default`]).
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, ProtimeClient, RetryPolicy};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .retry_policy(RetryPolicy::none())
+    ///     .build()?;
+    /// assert!(format!("{client:?}").contains("max_attempts: 1"));
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// Allow `http://` webhook destinations: only for local tests against a sandbox.
+    ///
+    /// ```
+    /// use protime_raw::types::CollectionName;
+    /// use protime_webhooks::client::{AccessToken, Error, ProtimeClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let builder = || {
+    ///     ProtimeClient::builder()
+    ///         .base_url("http://127.0.0.1:9")
+    ///         .static_token(AccessToken::new("t"))
+    ///         .user_agent("Svc/1.0 (Acme)")
+    /// };
+    /// // Refused before anything is sent:
+    /// let strict = builder().build()?;
+    /// let refused = strict.create_webhook("http://127.0.0.1:3000/hook", CollectionName::Clockings, &[]).await;
+    /// assert!(matches!(refused, Err(Error::InsecureDestination { .. })));
+    /// let _for_local_tests = builder().allow_insecure_destinations(true).build()?;
+    /// # Ok(()) }
+    /// ```
     pub fn allow_insecure_destinations(mut self, allow: bool) -> Self {
         self.allow_insecure_destinations = allow;
         self
@@ -165,6 +291,15 @@ impl ProtimeClientBuilder {
 
     /// Builds the client. Fails with [`Error::Config`] for a missing or malformed
     /// User-Agent, a missing base URL or authentication, or a bad URL.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, Error, ProtimeClient};
+    /// let missing_user_agent = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .build();
+    /// assert!(matches!(missing_user_agent, Err(Error::Config(_))));
+    /// ```
     pub fn build(self) -> Result<ProtimeClient, Error> {
         let user_agent = self.user_agent.ok_or_else(|| {
             Error::Config(
@@ -253,6 +388,7 @@ fn check_user_agent(user_agent: &str) -> Result<(), Error> {
 pub(crate) struct Observed {
     pub(crate) status: Option<u16>,
     pub(crate) location: Option<String>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 tokio::task_local! {
@@ -293,6 +429,9 @@ fn request_hooks(tokens: SharedTokens) -> protime_raw::RequestHooks {
                     *cell.borrow_mut() = Observed {
                         status: Some(status),
                         location,
+                        retry_after: retry::parse_retry_after(
+                            response.headers().get("retry-after"),
+                        ),
                     }
                 });
                 tracing::debug!(status, url = %response.url(), "protime response");
@@ -359,6 +498,17 @@ impl ProtimeClient {
     ];
 
     /// A builder; a User-Agent, a base URL (or tenant) and authentication are required.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:9");
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn builder() -> ProtimeClientBuilder {
         ProtimeClientBuilder {
             base_url: None,
@@ -374,21 +524,59 @@ impl ProtimeClient {
 
     /// The generated client underneath, for operations this layer does not wrap. Its hooks
     /// add the current token; call [`Self::ensure_token`] first.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.ensure_token().await?;
+    /// let webhook = client.raw().get_webhook().id("a7d8").send().await?.into_inner();
+    /// println!("{}: {}", webhook.id, webhook.status);
+    /// # Ok(()) }
+    /// ```
     pub fn raw(&self) -> &protime_raw::Client {
         &self.inner.raw
     }
 
     /// Fetches a token if none is cached (or it is about to expire).
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// // Fail fast at startup on wrong credentials or scopes:
+    /// if let Err(error) = client.ensure_token().await {
+    ///     eprintln!("cannot authenticate (auth error: {}): {error}", error.is_auth());
+    ///     return Err(error);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn ensure_token(&self) -> Result<(), Error> {
         self.inner.tokens.token().await.map(|_| ())
     }
 
     /// How many token requests this client has sent (tokens are cached and shared).
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// // With client credentials: one token request, then the cached token.
+    /// client.ensure_token().await?;
+    /// client.ensure_token().await?;
+    /// assert_eq!(client.token_requests(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn token_requests(&self) -> u64 {
         self.inner.tokens.token_requests()
     }
 
     /// The API base URL.
+    ///
+    /// ```
+    /// use protime_webhooks::client::{AccessToken, Environment, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .tenant("acme", Environment::Production)
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "https://acme.myprotime.eu");
+    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// ```
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }
@@ -412,13 +600,13 @@ impl ProtimeClient {
         self.retry_loop(operation, |_| {
             let request = call(self.inner.raw.clone());
             async move {
-                let (result, status) = OBSERVED
+                let (result, seen) = OBSERVED
                     .scope(RefCell::new(Observed::default()), async {
                         let result = request.await;
-                        (result, observed().status)
+                        (result, observed())
                     })
                     .await;
-                classify(operation, idempotency, result, status).await
+                classify(operation, idempotency, result, seen).await
             }
         })
         .await
@@ -615,8 +803,9 @@ async fn classify<T>(
     operation: &'static str,
     idempotency: Idempotency,
     result: Result<protime_raw::ResponseValue<T>, RawError>,
-    status: Option<u16>,
+    seen: Observed,
 ) -> Attempt<protime_raw::ResponseValue<T>> {
+    let status = seen.status;
     match result {
         Ok(value) => Attempt::Done(value),
         Err(protime_raw::Error::ErrorResponse(response)) => {
@@ -650,7 +839,7 @@ async fn classify<T>(
                 idempotency,
                 code,
                 ApiErrorBody::from_bytes(&bytes).unwrap_or_default(),
-                None,
+                seen.retry_after,
             ),
             _ => Attempt::Fail(Error::InvalidResponse {
                 operation,

@@ -36,6 +36,11 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// No retries at all.
+    ///
+    /// ```
+    /// use protime_webhooks::client::RetryPolicy;
+    /// assert_eq!(RetryPolicy::none().max_attempts, 1);
+    /// ```
     pub fn none() -> Self {
         Self {
             max_attempts: 1,
@@ -44,12 +49,25 @@ impl RetryPolicy {
     }
 
     /// Sets [`Self::max_attempts`] (at least 1).
+    ///
+    /// ```
+    /// use protime_webhooks::client::RetryPolicy;
+    /// assert_eq!(RetryPolicy::default().with_max_attempts(3).max_attempts, 3);
+    /// assert_eq!(RetryPolicy::default().with_max_attempts(0).max_attempts, 1);
+    /// ```
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// Sets [`Self::initial_backoff`] and [`Self::max_backoff`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protime_webhooks::client::RetryPolicy;
+    /// let policy = RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(5));
+    /// assert_eq!((policy.initial_backoff, policy.max_backoff), (Duration::from_millis(100), Duration::from_secs(5)));
+    /// ```
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max.max(initial);
@@ -57,6 +75,13 @@ impl RetryPolicy {
     }
 
     /// Sets [`Self::max_elapsed`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protime_webhooks::client::RetryPolicy;
+    /// let policy = RetryPolicy::default().with_max_elapsed(Duration::from_secs(30));
+    /// assert_eq!(policy.max_elapsed, Duration::from_secs(30));
+    /// ```
     pub fn with_max_elapsed(mut self, max_elapsed: Duration) -> Self {
         self.max_elapsed = max_elapsed;
         self

@@ -19,6 +19,12 @@ pub struct ExternalReference {
 
 impl ExternalReference {
     /// `(collection,reference)`.
+    ///
+    /// ```
+    /// use protime_webhooks::client::ExternalReference;
+    /// let reference = ExternalReference::new("people", "@badge-number");
+    /// assert_eq!((reference.collection.as_str(), reference.reference.as_str()), ("people", "@badge-number"));
+    /// ```
     pub fn new(collection: impl Into<String>, reference: impl Into<String>) -> Self {
         Self {
             collection: collection.into(),
@@ -155,7 +161,21 @@ impl ProtimeClient {
                     }
                 }
             })
-            .await?;
+            .await
+            .map_err(|error| match error {
+                Error::InvalidResponse {
+                    status: Some(status @ 200..=299),
+                    ..
+                } => Error::InvalidResponse {
+                    operation: "create_webhook",
+                    status: Some(status),
+                    message: format!(
+                        "Protime answered {status}, so the webhook probably exists, but its key was not found in the response (looked for {}); list the webhooks and delete it, and report the response shape",
+                        KEY_FIELDS.join(", ")
+                    ),
+                },
+                other => other,
+            })?;
         let location = response
             .headers()
             .get(reqwest::header::LOCATION)
@@ -187,6 +207,17 @@ impl ProtimeClient {
 
     /// Lists webhooks, optionally filtered (see [`WebhookFilter`]); follows `nextLink` if
     /// Protime ever pages this list.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// use protime_raw::types::WebhookStatus;
+    /// use protime_webhooks::client::WebhookFilter;
+    /// let disabled = client.list_webhooks(&WebhookFilter::default().status(WebhookStatus::Disabled)).await?;
+    /// for webhook in &disabled {
+    ///     println!("{} -> {} (valid until {})", webhook.id, webhook.destination_url, webhook.valid_until);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn list_webhooks(&self, filter: &WebhookFilter) -> Result<Vec<Webhook>, Error> {
         let expression = filter.expression();
         let page = self
@@ -214,6 +245,13 @@ impl ProtimeClient {
     }
 
     /// One webhook by id.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// let webhook = client.get_webhook("a7d8").await?;
+    /// println!("{}: {}", webhook.id, webhook.status);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_webhook(&self, id: &str) -> Result<Webhook, Error> {
         Ok(self
             .execute("get_webhook", Idempotency::Idempotent, |raw| {
@@ -225,6 +263,12 @@ impl ProtimeClient {
     }
 
     /// Deletes a webhook (a soft delete: deliveries stop). 200 and 204 both count as done.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// client.delete_webhook("a7d8").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn delete_webhook(&self, id: &str) -> Result<(), Error> {
         self.execute("delete_webhook", Idempotency::Idempotent, |raw| {
             let id = id.to_owned();

@@ -1,0 +1,288 @@
+//! `protime webhooks …` and `protime sync`: talk to a Protime tenant (or a sandbox) with the
+//! ergonomic client, configured by flags or environment variables.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+use protime_raw::types::{CollectionName, WebhookStatus};
+use protime_webhooks::client::{
+    ClientSecret, ClockingsFilter, Environment, ExternalReference, ProtimeClient, Subscription,
+    WebhookFilter,
+};
+use protime_webhooks::signature::{SignatureScheme, Verifier};
+use protime_webhooks::store::SqliteStore;
+
+use crate::Outcome;
+
+/// Where and as whom to connect.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Connection {
+    /// Tenant name (the subdomain of your myProtime URL).
+    #[arg(long, env = "PROTIME_TENANT")]
+    tenant: Option<String>,
+    /// Environment of the tenant.
+    #[arg(long, value_enum, env = "PROTIME_ENVIRONMENT", default_value_t = Env::Production)]
+    environment: Env,
+    /// API base URL instead of a tenant, e.g. a local sandbox `http://127.0.0.1:8080`.
+    #[arg(long, env = "PROTIME_BASE_URL")]
+    base_url: Option<String>,
+    /// Token URL (client-credentials grant) when `--base-url` is used.
+    #[arg(long, env = "PROTIME_TOKEN_URL")]
+    token_url: Option<String>,
+    /// OAuth2 client id.
+    #[arg(long, env = "PROTIME_CLIENT_ID")]
+    client_id: Option<String>,
+    /// OAuth2 client secret (prefer the environment variable).
+    #[arg(long, env = "PROTIME_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Mandatory User-Agent, `ServiceName/Version (Company Name)`.
+    #[arg(long, env = "PROTIME_USER_AGENT")]
+    user_agent: Option<String>,
+    /// Allow `http://` webhook destinations (local testing against a sandbox only).
+    #[arg(long)]
+    allow_insecure_destinations: bool,
+}
+
+/// Environments selectable on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Env {
+    /// `<tenant>.myprotime.eu`.
+    Production,
+    /// `<tenant>.myprotimesandbox.eu`.
+    Sandbox,
+}
+
+impl Connection {
+    pub(crate) fn client(&self) -> anyhow::Result<ProtimeClient> {
+        let (Some(client_id), Some(secret)) = (&self.client_id, &self.client_secret) else {
+            anyhow::bail!(
+                "missing credentials: set --client-id and --client-secret (or PROTIME_CLIENT_ID and PROTIME_CLIENT_SECRET)"
+            );
+        };
+        let user_agent = self.user_agent.as_deref().context(
+            "missing User-Agent: set --user-agent or PROTIME_USER_AGENT to \"ServiceName/Version (Company Name)\"",
+        )?;
+        let mut builder = ProtimeClient::builder()
+            .client_credentials(
+                client_id,
+                ClientSecret::new(secret),
+                ProtimeClient::WEBHOOK_SCOPES,
+            )
+            .user_agent(user_agent)
+            .allow_insecure_destinations(self.allow_insecure_destinations);
+        builder = match (&self.tenant, &self.base_url) {
+            (_, Some(base_url)) => {
+                let token_url = self
+                    .token_url
+                    .as_deref()
+                    .context("--base-url needs --token-url (or PROTIME_TOKEN_URL)")?;
+                builder.base_url(base_url).token_url(token_url)
+            }
+            (Some(tenant), None) => builder.tenant(
+                tenant,
+                match self.environment {
+                    Env::Production => Environment::Production,
+                    Env::Sandbox => Environment::Sandbox,
+                },
+            ),
+            (None, None) => anyhow::bail!(
+                "missing tenant: set --tenant (or PROTIME_TENANT), or --base-url and --token-url"
+            ),
+        };
+        Ok(builder.build()?)
+    }
+}
+
+/// `protime webhooks …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum WebhooksCommand {
+    /// Create a clockings webhook; prints its id, expiry and the key (returned only once).
+    Create {
+        #[command(flatten)]
+        connection: Connection,
+        /// HTTPS URL Protime POSTs each change to.
+        #[arg(long)]
+        destination: String,
+        /// External reference `collection,reference`, e.g. `people,@badge-number`; repeatable.
+        #[arg(long = "external-reference", value_name = "COLLECTION,REFERENCE")]
+        external_references: Vec<String>,
+        /// Write the key to this file (mode 600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+    /// List webhooks.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        /// Only webhooks with this status.
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+    },
+    /// Show one webhook.
+    Get {
+        #[command(flatten)]
+        connection: Connection,
+        /// Webhook id.
+        id: String,
+    },
+    /// Delete (soft) a webhook.
+    Delete {
+        #[command(flatten)]
+        connection: Connection,
+        /// Webhook id.
+        id: String,
+    },
+}
+
+/// Webhook statuses selectable on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Status {
+    /// Delivering.
+    Enabled,
+    /// Expired or given up.
+    Disabled,
+}
+
+fn external_reference(text: &str) -> anyhow::Result<ExternalReference> {
+    let (collection, reference) = text
+        .split_once(',')
+        .with_context(|| format!("--external-reference {text:?} is not `collection,reference`"))?;
+    Ok(ExternalReference::new(collection.trim(), reference.trim()))
+}
+
+fn write_secret(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
+    std::fs::write(path, secret).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_webhook(webhook: &protime_raw::types::Webhook) {
+    println!(
+        "{}  {:<9} valid until {}  {} -> {}",
+        webhook.id,
+        webhook.status,
+        webhook.valid_until,
+        webhook.collection_name,
+        webhook.destination_url
+    );
+}
+
+pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Outcome> {
+    match command {
+        WebhooksCommand::Create {
+            connection,
+            destination,
+            external_references,
+            key_file,
+        } => {
+            let references = external_references
+                .iter()
+                .map(|r| external_reference(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let client = connection.client()?;
+            let created = client
+                .create_webhook(&destination, CollectionName::Clockings, &references)
+                .await?;
+            println!("id           {}", created.id);
+            println!("valid until  {}", created.valid_until);
+            match key_file {
+                Some(path) => {
+                    write_secret(&path, created.key.expose_secret())?;
+                    println!(
+                        "key          written to {} (fingerprint {})",
+                        path.display(),
+                        created.key.fingerprint()
+                    );
+                }
+                None => println!(
+                    "key          {}   <- shown once: store it now (e.g. as PROTIME_WEBHOOK_KEY)",
+                    created.key.expose_secret()
+                ),
+            }
+        }
+        WebhooksCommand::List { connection, status } => {
+            let mut filter = WebhookFilter::default();
+            if let Some(status) = status {
+                filter = filter.status(match status {
+                    Status::Enabled => WebhookStatus::Enabled,
+                    Status::Disabled => WebhookStatus::Disabled,
+                });
+            }
+            let webhooks = connection.client()?.list_webhooks(&filter).await?;
+            for webhook in &webhooks {
+                print_webhook(webhook);
+            }
+            eprintln!("{} webhook(s)", webhooks.len());
+        }
+        WebhooksCommand::Get { connection, id } => {
+            print_webhook(&connection.client()?.get_webhook(&id).await?);
+        }
+        WebhooksCommand::Delete { connection, id } => {
+            connection.client()?.delete_webhook(&id).await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Arguments of `protime sync`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SyncArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// First day to load (YYYY-MM-DD).
+    #[arg(long)]
+    from: NaiveDate,
+    /// Last day to load (YYYY-MM-DD); at most one year after `--from`.
+    #[arg(long)]
+    to: NaiveDate,
+    /// SQLite database file (created if missing).
+    #[arg(long, default_value = "protime.sqlite", value_name = "FILE")]
+    store: PathBuf,
+    /// HTTPS URL of your receiver, for the new webhook.
+    #[arg(long)]
+    destination: String,
+    /// Where to write the new webhook's key (mode 600); run `protime receive` with it.
+    #[arg(long, value_name = "FILE", default_value = "protime-webhook.key")]
+    key_file: PathBuf,
+}
+
+pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
+    let filter = ClockingsFilter::between(args.from, args.to)?;
+    let client = args.connection.client()?;
+    let store = SqliteStore::open(&args.store)
+        .with_context(|| format!("cannot open the store {}", args.store.display()))?;
+    let verifier = Verifier::without_keys(SignatureScheme::default())?;
+    let subscription = Subscription::new(client, &args.destination, verifier);
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_message("creating the webhook, then loading clockings…");
+    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = subscription.reinitialize(&filter, &store).await;
+    progress.finish_and_clear();
+    let report = report?;
+    println!(
+        "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid)",
+        report.state.webhook_id,
+        report.state.valid_until,
+        report.synced,
+        report.applied,
+        report.not_newer,
+        report.invalid
+    );
+    // The key comes back from Protime only once.
+    write_secret(&args.key_file, report.key.expose_secret())?;
+    eprintln!(
+        "the webhook key (fingerprint {}) is in {}: run `PROTIME_WEBHOOK_KEY=$(cat {}) protime receive --store {}`",
+        report.state.key_fingerprint,
+        args.key_file.display(),
+        args.key_file.display(),
+        args.store.display()
+    );
+    Ok(Outcome::Success)
+}

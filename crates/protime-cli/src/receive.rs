@@ -1,0 +1,112 @@
+//! `protime receive`: the production webhook receiver with the SQLite store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use protime_webhooks::receiver::{ReceiverConfig, router};
+use protime_webhooks::signature::{SignatureEncoding, SignatureScheme, Verifier, WebhookKey};
+use protime_webhooks::store::SqliteStore;
+
+use crate::Outcome;
+
+/// Arguments of `protime receive`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReceiveArgs {
+    /// Webhook key(s) from the create call; repeat for a rotation (old and new both accepted).
+    /// Prefer the environment variable: command lines are visible to other users.
+    #[arg(
+        long = "key",
+        env = "PROTIME_WEBHOOK_KEY",
+        value_delimiter = ',',
+        required = true,
+        hide_env_values = true
+    )]
+    keys: Vec<String>,
+    /// SQLite database file (created if missing).
+    #[arg(long, default_value = "protime.sqlite", value_name = "FILE")]
+    store: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Path the deliveries are POSTed to.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Header carrying the signature (Protime does not document it).
+    #[arg(long, default_value = "x-protime-signature")]
+    signature_header: String,
+    /// Encoding of the signature.
+    #[arg(long, value_enum, default_value_t = Encoding::Hex)]
+    signature_encoding: Encoding,
+}
+
+/// Signature encodings selectable on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Encoding {
+    /// Hexadecimal.
+    Hex,
+    /// Standard base64.
+    Base64,
+}
+
+pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
+    let header = args
+        .signature_header
+        .parse()
+        .with_context(|| format!("invalid --signature-header {:?}", args.signature_header))?;
+    let scheme = SignatureScheme::default()
+        .with_header(header)
+        .with_encoding(match args.signature_encoding {
+            Encoding::Hex => SignatureEncoding::Hex,
+            Encoding::Base64 => SignatureEncoding::Base64,
+        });
+    let keys = args
+        .keys
+        .iter()
+        .map(|k| WebhookKey::new(k.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("invalid --key")?;
+    let verifier = Verifier::new(scheme, keys).context("invalid --key")?;
+    let store = SqliteStore::open(&args.store)
+        .with_context(|| format!("cannot open the store {}", args.store.display()))?;
+    let app = receiver_app(&args.path, verifier.clone(), store)?;
+    let address = SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
+    eprintln!(
+        "receiving Protime clockings webhooks on http://{}{} (keys {}), store {}",
+        listener.local_addr()?,
+        args.path,
+        verifier.key_fingerprints().join(", "),
+        args.store.display()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("the receiver stopped")?;
+    Ok(Outcome::Success)
+}
+
+/// The receiver router mounted at `path`.
+pub(crate) fn receiver_app(
+    path: &str,
+    verifier: Verifier,
+    store: SqliteStore,
+) -> anyhow::Result<axum::Router> {
+    let receiver = router(verifier, ReceiverConfig::default(), Arc::new(store));
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        Ok(receiver)
+    } else if path.starts_with('/') {
+        Ok(axum::Router::new().nest(path, receiver))
+    } else {
+        anyhow::bail!("--path must start with '/', got {path:?}")
+    }
+}

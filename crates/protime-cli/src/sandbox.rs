@@ -1,0 +1,90 @@
+//! `protime sandbox`: the local Protime stand-in, on loopback, until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use protime_sandbox::{ReorderConfig, Sandbox, SandboxConfig};
+
+use crate::Outcome;
+
+/// Arguments of `protime sandbox`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Changes per second made by the activity generator (0: none; use the API instead).
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// People whose clockings are seeded.
+    #[arg(long, default_value_t = 10)]
+    people: u32,
+    /// Days of clockings seeded.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+    /// Probability (0..=1) that a delivery is sent twice.
+    #[arg(long, default_value_t = 0.0)]
+    duplicates: f64,
+    /// Hold back deliveries and send them in shuffled batches.
+    #[arg(long)]
+    reorder: bool,
+    /// Validity of new webhooks, in seconds.
+    #[arg(long, default_value_t = 30 * 24 * 3600)]
+    webhook_validity: u64,
+}
+
+pub(crate) fn config(args: &SandboxArgs) -> anyhow::Result<SandboxConfig> {
+    if !(0.0..=1.0).contains(&args.duplicates) {
+        anyhow::bail!(
+            "--duplicates must be between 0 and 1, got {}",
+            args.duplicates
+        );
+    }
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        anyhow::bail!(
+            "--rate must be 0 or more changes per second, got {}",
+            args.rate
+        );
+    }
+    Ok(SandboxConfig {
+        port: args.port,
+        seed: args.seed,
+        people: args.people,
+        days: args.days,
+        duplicate_probability: args.duplicates,
+        reorder: args.reorder.then(ReorderConfig::default),
+        webhook_validity: Duration::from_secs(args.webhook_validity),
+        generate_every: (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate)),
+        ..SandboxConfig::default()
+    })
+}
+
+pub(crate) async fn run(args: SandboxArgs) -> anyhow::Result<Outcome> {
+    let running = Sandbox::start(config(&args)?).await.with_context(|| {
+        format!(
+            "cannot start the sandbox on 127.0.0.1:{} (is the port in use?)",
+            args.port
+        )
+    })?;
+    let client = running.client_credentials();
+    println!("Protime sandbox on {}", running.base_url());
+    println!("  PROTIME_BASE_URL={}", running.base_url());
+    println!("  PROTIME_TOKEN_URL={}", running.token_url());
+    println!("  PROTIME_CLIENT_ID={}", client.client_id);
+    println!("  PROTIME_CLIENT_SECRET={}", client.client_secret);
+    println!("  (sandbox credentials; webhooks may use http:// destinations here)");
+    println!("Ctrl-C stops it.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    let stats = running.stats();
+    running.shutdown().await;
+    eprintln!(
+        "stopped: {} deliveries acknowledged, {} retried, {} failed",
+        stats.delivered, stats.retried, stats.failed
+    );
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,380 @@
+//! The `protime` binary, bad input included: every failure is a clear message and a non-zero
+//! exit, never a panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn protime() -> Command {
+    let mut command = Command::cargo_bin("protime").unwrap();
+    // Never pick up a developer's real configuration.
+    for var in [
+        "PROTIME_TENANT",
+        "PROTIME_BASE_URL",
+        "PROTIME_TOKEN_URL",
+        "PROTIME_CLIENT_ID",
+        "PROTIME_CLIENT_SECRET",
+        "PROTIME_USER_AGENT",
+        "PROTIME_WEBHOOK_KEY",
+        "PROTIME_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn corpus(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/clocking-changes")
+        .join(path)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("protime-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// No panic message may ever reach the user.
+fn no_panic() -> impl Predicate<str> {
+    predicate::str::contains("panicked").not()
+}
+
+#[test]
+fn help_lists_every_command() {
+    protime().arg("--help").assert().success().stdout(
+        predicate::str::contains("demo")
+            .and(predicate::str::contains("sandbox"))
+            .and(predicate::str::contains("receive"))
+            .and(predicate::str::contains("webhooks"))
+            .and(predicate::str::contains("sync"))
+            .and(predicate::str::contains("validate"))
+            .and(predicate::str::contains("schema")),
+    );
+}
+
+#[test]
+fn an_unknown_flag_is_a_usage_error() {
+    protime()
+        .args(["validate", "--frobnicate", "x.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unexpected argument '--frobnicate'").and(no_panic()));
+}
+
+#[test]
+fn validate_accepts_a_valid_delivery() {
+    protime()
+        .arg("validate")
+        .arg(corpus("valid/inout-all-fields.json"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok").and(predicate::str::contains("clocking 19250")));
+}
+
+#[test]
+fn validate_reports_violations_with_pointers_and_exits_1() {
+    protime()
+        .arg("validate")
+        .arg(corpus("valid/inout-minimal.json"))
+        .arg(corpus("invalid/R9-time-of-day-2881.json"))
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("INVALID")
+                .and(predicate::str::contains("/data/timeOfDayInMinutes"))
+                .and(predicate::str::contains("number.range")),
+        )
+        .stderr(no_panic());
+}
+
+#[test]
+fn validate_json_is_machine_readable() {
+    let output = protime()
+        .args(["validate", "--json"])
+        .arg(corpus("invalid/R15-reason-on-inout.json"))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(report[0]["valid"], false);
+    assert_eq!(report[0]["errors"][0]["code"], "kind.forbidden_field");
+    assert_eq!(report[0]["errors"][0]["pointer"], "/data/reason");
+}
+
+#[test]
+fn validate_reads_standard_input_and_reports_invalid_json() {
+    protime()
+        .args(["validate", "-"])
+        .write_stdin("{\"changeType\": \"Delete\", \"data\": ")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("json.syntax"))
+        .stderr(no_panic());
+    protime()
+        .args(["validate", "-"])
+        .write_stdin(
+            r#"{"changeType":"Delete","data":{"changeVersion":"0000090200004BD0000C","id":1001}}"#,
+        )
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Delete clocking 1001"));
+}
+
+#[test]
+fn an_unreadable_file_is_a_clear_error() {
+    protime()
+        .args(["validate", "/nonexistent/delivery.json"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("error: cannot read /nonexistent/delivery.json")
+                .and(no_panic()),
+        );
+}
+
+#[test]
+fn missing_credentials_are_named() {
+    protime()
+        .args(["webhooks", "list", "--tenant", "acme"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("missing credentials")
+                .and(predicate::str::contains("PROTIME_CLIENT_ID"))
+                .and(no_panic()),
+        );
+    protime()
+        .args([
+            "webhooks",
+            "list",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--tenant",
+            "acme",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing User-Agent").and(no_panic()));
+    protime()
+        .args([
+            "webhooks",
+            "list",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--tenant",
+            "acme",
+            "--user-agent",
+            "curl/8",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ServiceName/Version (Company Name)").and(no_panic()));
+}
+
+#[test]
+fn receive_needs_a_key() {
+    protime()
+        .args(["receive", "--port", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--key").and(no_panic()));
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = temp_dir("port");
+    protime()
+        .args(["receive", "--key", "k", "--port", &port, "--store"])
+        .arg(dir.join("store.sqlite"))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("cannot listen on 127.0.0.1:")
+                .and(predicate::str::contains("in use"))
+                .and(no_panic()),
+        );
+}
+
+#[test]
+fn schema_writes_both_files() {
+    let dir = temp_dir("schema");
+    protime()
+        .args(["schema", "--out"])
+        .arg(&dir)
+        .assert()
+        .success();
+    for name in ["clocking-change.schema.json", "clocking.schema.json"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let committed = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../schemas")
+                .join(name),
+        )
+        .unwrap();
+        assert_eq!(text, committed, "{name} differs from the committed schema");
+    }
+}
+
+#[test]
+fn the_demo_ends_with_the_store_equal_to_the_sandbox() {
+    let dir = temp_dir("demo");
+    protime()
+        .args(["demo", "--changes", "200", "--store"])
+        .arg(dir.join("demo.sqlite"))
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("store == sandbox")
+                .and(predicate::str::contains("dead letters                 0"))
+                .and(predicate::str::contains("p50")),
+        );
+}
+
+#[test]
+fn a_sandbox_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    protime()
+        .args(["sandbox", "--port", &port])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot start the sandbox").and(no_panic()));
+}
+
+/// `protime sandbox` in the background, killed on drop.
+struct BackgroundSandbox {
+    child: std::process::Child,
+    env: Vec<(String, String)>,
+}
+
+impl BackgroundSandbox {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("protime"))
+            .args(["sandbox", "--port", "0", "--rate", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut env = Vec::new();
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some((name, value)) = line.trim().split_once('=')
+                && name.starts_with("PROTIME_")
+            {
+                env.push((name.to_string(), value.to_string()));
+            }
+            if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+        assert_eq!(env.len(), 4, "the sandbox prints its connection settings");
+        Self { child, env }
+    }
+
+    fn protime(&self) -> Command {
+        let mut command = protime();
+        command
+            .envs(self.env.clone())
+            .env("PROTIME_USER_AGENT", "CliTests/1.0 (protime)");
+        command
+    }
+}
+
+impl Drop for BackgroundSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn webhooks_are_managed_against_the_sandbox() {
+    let sandbox = BackgroundSandbox::start();
+    let dir = temp_dir("webhooks");
+    let key_file = dir.join("webhook.key");
+    let output = sandbox
+        .protime()
+        .args([
+            "webhooks",
+            "create",
+            "--destination",
+            "http://127.0.0.1:9/hook",
+            "--allow-insecure-destinations",
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(output).unwrap();
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("id"))
+        .map(|id| id.trim().to_string())
+        .unwrap();
+    assert!(
+        !std::fs::read_to_string(&key_file).unwrap().is_empty(),
+        "the key is written once"
+    );
+    assert!(
+        !stdout.contains(&std::fs::read_to_string(&key_file).unwrap()),
+        "and not printed"
+    );
+
+    sandbox
+        .protime()
+        .args(["webhooks", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(id.as_str()));
+    sandbox
+        .protime()
+        .args(["webhooks", "get", &id])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Enabled"));
+    sandbox
+        .protime()
+        .args(["webhooks", "delete", &id])
+        .assert()
+        .success();
+    sandbox
+        .protime()
+        .args(["webhooks", "list", "--status", "disabled"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(id.as_str()));
+    // A non-HTTPS destination is refused unless explicitly allowed.
+    sandbox
+        .protime()
+        .args([
+            "webhooks",
+            "create",
+            "--destination",
+            "http://127.0.0.1:9/hook",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not HTTPS").and(no_panic()));
+}
