@@ -10,6 +10,7 @@ mod normalize;
 mod preflight;
 mod schema;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -80,10 +81,14 @@ pub(crate) fn write_or_check(
     }
     if check {
         let diff = similar::TextDiff::from_lines(&committed, fresh);
-        eprintln!(
+        // Write errors are ignored: a closed pipe (`| head`) must not turn into a panic.
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
             "{relative} is stale: it differs from a fresh generation; run `cargo xtask codegen` (clients) or `cargo xtask schema` (JSON Schemas)"
         );
-        eprint!(
+        let _ = write!(
+            stderr,
             "{}",
             diff.unified_diff().context_radius(3).header(
                 &format!("a/{relative} (committed)"),
