@@ -74,7 +74,7 @@ async fn receiver(api: &Api, query: &str, scheme: SignatureScheme) -> Receiver {
     let created = create_webhook(api, &format!("http://{address}/"), query).await;
     let key = WebhookKey::new(created["key"].as_str().unwrap()).unwrap();
     let verifier = Verifier::new(scheme, [key]).unwrap();
-    let sink = InMemorySink::default();
+    let sink = InMemorySink::recording();
     let app = router(verifier, ReceiverConfig::default(), Arc::new(sink.clone()));
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();

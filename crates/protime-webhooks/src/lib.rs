@@ -57,7 +57,7 @@ pub use model::{
 pub use parse::{parse_change_value, parse_delivery};
 pub use receive::ReceiveError;
 pub use signature::{KeyError, SignatureError, SignatureScheme, Verifier, WebhookKey};
-pub use sink::{DeliverySink, InMemorySink, Record, RecordOutcome, SinkError};
+pub use sink::{DeliverySink, InMemorySink, InMemoryStats, Record, RecordOutcome, SinkError};
 #[cfg(feature = "sqlite")]
 pub use store::{DeadLetter, SqliteStore, StoreError, StoreStats};
 pub use tracker::{ApplyOutcome, InMemoryTracker};

@@ -276,12 +276,13 @@ where
     }
 }
 
-fn outcome_name(outcome: RecordOutcome) -> &'static str {
+/// The 200 body for each outcome, written once rather than serialized per request.
+fn outcome_body(outcome: RecordOutcome) -> &'static str {
     match outcome {
-        RecordOutcome::Change(ApplyOutcome::Applied) => "applied",
-        RecordOutcome::Change(ApplyOutcome::Duplicate) => "duplicate",
-        RecordOutcome::Change(ApplyOutcome::Stale) => "stale",
-        RecordOutcome::DeadLettered => "dead_lettered",
+        RecordOutcome::Change(ApplyOutcome::Applied) => r#"{"outcome":"applied"}"#,
+        RecordOutcome::Change(ApplyOutcome::Duplicate) => r#"{"outcome":"duplicate"}"#,
+        RecordOutcome::Change(ApplyOutcome::Stale) => r#"{"outcome":"stale"}"#,
+        RecordOutcome::DeadLettered => r#"{"outcome":"dead_lettered"}"#,
     }
 }
 
@@ -313,10 +314,12 @@ async fn receive(State(state): State<ReceiverState>, delivery: VerifiedDelivery)
         },
     };
     match state.sink.record(record).await {
-        Ok(outcome) => json_response(
+        Ok(outcome) => (
             StatusCode::OK,
-            &serde_json::json!({ "outcome": outcome_name(outcome) }),
-        ),
+            [(header::CONTENT_TYPE, "application/json")],
+            outcome_body(outcome),
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "webhook delivery not stored: answering 503 so that Protime retries");
             json_response(

@@ -70,32 +70,70 @@ pub trait DeliverySink: Send + Sync + 'static {
     fn record(&self, record: Record) -> SinkFuture<'_>;
 }
 
-/// A sink that keeps state in memory: for tests, benchmarks and consumers that persist
-/// elsewhere. Nothing survives a restart.
+/// A sink that keeps the current state in memory: for tests, benchmarks and consumers that
+/// persist elsewhere. Nothing survives a restart.
+///
+/// By default it keeps the current clockings and counts, so its memory follows the number of
+/// clockings, not the number of deliveries. [`Self::recording`] also keeps every change and
+/// dead letter in arrival order, for tests.
 #[derive(Debug, Clone, Default)]
 pub struct InMemorySink {
     inner: Arc<Mutex<InMemoryState>>,
 }
 
+/// Counts of what an [`InMemorySink`] recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InMemoryStats {
+    /// Changes that became the current state of their clocking.
+    pub applied: u64,
+    /// Redeliveries (same id and version as before).
+    pub duplicates: u64,
+    /// Changes older than the current state of their clocking.
+    pub stale: u64,
+    /// Authentic deliveries that failed validation.
+    pub dead_letters: u64,
+}
+
 #[derive(Debug, Default)]
 struct InMemoryState {
     tracker: InMemoryTracker,
+    stats: InMemoryStats,
+    recording: bool,
     change_log: Vec<ClockingChange>,
     dead_letters: Vec<(Vec<u8>, ValidationErrors)>,
 }
 
 impl InMemorySink {
+    /// A sink that also keeps every change and dead letter it receives (memory grows with
+    /// every delivery: for tests).
+    pub fn recording() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(InMemoryState {
+                recording: true,
+                ..InMemoryState::default()
+            })),
+        }
+    }
+
+    /// What was recorded so far.
+    pub fn stats(&self) -> InMemoryStats {
+        self.lock().stats
+    }
+
     /// A snapshot of the current state.
     pub fn tracker(&self) -> InMemoryTracker {
         self.lock().tracker.clone()
     }
 
-    /// Every change recorded, in arrival order (duplicates and stale ones included).
+    /// Every change recorded, in arrival order (duplicates and stale ones included); empty
+    /// unless the sink was made with [`Self::recording`].
     pub fn change_log(&self) -> Vec<ClockingChange> {
         self.lock().change_log.clone()
     }
 
-    /// Every dead letter recorded, in arrival order.
+    /// Every dead letter recorded, in arrival order; empty unless the sink was made with
+    /// [`Self::recording`] (see [`Self::stats`] for the count).
     pub fn dead_letters(&self) -> Vec<(Vec<u8>, ValidationErrors)> {
         self.lock().dead_letters.clone()
     }
@@ -116,11 +154,21 @@ impl DeliverySink for InMemorySink {
             match record {
                 Record::Change { change, .. } => {
                     let outcome = state.tracker.apply(&change);
-                    state.change_log.push(change);
+                    match outcome {
+                        ApplyOutcome::Applied => state.stats.applied += 1,
+                        ApplyOutcome::Duplicate => state.stats.duplicates += 1,
+                        ApplyOutcome::Stale => state.stats.stale += 1,
+                    }
+                    if state.recording {
+                        state.change_log.push(change);
+                    }
                     RecordOutcome::Change(outcome)
                 }
                 Record::DeadLetter { raw_body, errors } => {
-                    state.dead_letters.push((raw_body, errors));
+                    state.stats.dead_letters += 1;
+                    if state.recording {
+                        state.dead_letters.push((raw_body, errors));
+                    }
                     RecordOutcome::DeadLettered
                 }
             }
