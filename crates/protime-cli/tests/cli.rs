@@ -378,3 +378,58 @@ fn webhooks_are_managed_against_the_sandbox() {
         .code(1)
         .stderr(predicate::str::contains("not HTTPS").and(no_panic()));
 }
+
+#[test]
+fn sync_loads_the_baseline_into_the_store_and_subscribes() {
+    let sandbox = BackgroundSandbox::start();
+    let dir = temp_dir("sync");
+    let key_file = dir.join("webhook.key");
+    sandbox
+        .protime()
+        .args([
+            "sync",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+            "--destination",
+            "http://127.0.0.1:9/hook",
+            "--allow-insecure-destinations",
+            "--store",
+        ])
+        .arg(dir.join("store.sqlite"))
+        .arg("--key-file")
+        .arg(&key_file)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("clockings loaded").and(predicate::str::contains("0 invalid")),
+        );
+    assert!(
+        !std::fs::read_to_string(&key_file)
+            .unwrap()
+            .trim()
+            .is_empty()
+    );
+    sandbox
+        .protime()
+        .args(["webhooks", "list", "--status", "enabled"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("http://127.0.0.1:9/hook"));
+    // A range over one year is refused before anything is sent.
+    sandbox
+        .protime()
+        .args([
+            "sync",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2027-01-01",
+            "--destination",
+            "https://x.example/hook",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("longer than one year").and(no_panic()));
+}
