@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use protime_webhooks::receiver::{ReceiverConfig, router};
 use protime_webhooks::signature::{SignatureEncoding, SignatureScheme, Verifier, WebhookKey};
-use protime_webhooks::store::SqliteStore;
+use protime_webhooks::store::{Durability, SqliteStore};
 
 use crate::Outcome;
 
@@ -42,6 +42,20 @@ pub(crate) struct ReceiveArgs {
     /// Encoding of the signature.
     #[arg(long, value_enum, default_value_t = Encoding::Hex)]
     signature_encoding: Encoding,
+    /// What an acknowledged delivery survives: `power-loss` syncs every commit to disk
+    /// (`synchronous=FULL`), `process-crash` is faster but may lose the last commits on power
+    /// loss (`synchronous=NORMAL`).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::PowerLoss)]
+    durability: DurabilityArg,
+}
+
+/// Durability levels selectable on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DurabilityArg {
+    /// Commits survive power loss.
+    PowerLoss,
+    /// Commits survive a process crash.
+    ProcessCrash,
 }
 
 /// Signature encodings selectable on the command line.
@@ -71,7 +85,11 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()
         .context("invalid --key")?;
     let verifier = Verifier::new(scheme, keys).context("invalid --key")?;
-    let store = SqliteStore::open(&args.store)
+    let durability = match args.durability {
+        DurabilityArg::PowerLoss => Durability::PowerLoss,
+        DurabilityArg::ProcessCrash => Durability::ProcessCrash,
+    };
+    let store = SqliteStore::open_with(&args.store, durability)
         .with_context(|| format!("cannot open the store {}", args.store.display()))?;
     let app = receiver_app(&args.path, verifier.clone(), store)?;
     let address = SocketAddr::new(args.bind, args.port);

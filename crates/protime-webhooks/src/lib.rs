@@ -59,7 +59,7 @@ pub use receive::ReceiveError;
 pub use signature::{KeyError, SignatureError, SignatureScheme, Verifier, WebhookKey};
 pub use sink::{DeliverySink, InMemorySink, InMemoryStats, Record, RecordOutcome, SinkError};
 #[cfg(feature = "sqlite")]
-pub use store::{DeadLetter, SqliteStore, StoreError, StoreStats};
+pub use store::{DeadLetter, Durability, SqliteStore, StoreError, StoreStats};
 pub use tracker::{ApplyOutcome, InMemoryTracker};
 
 /// The Rust examples in the workspace README, compiled and run as doctests so they stay true.

@@ -279,14 +279,39 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
+/// What an acknowledged (committed) delivery survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is synced on every commit, so a commit survives a power
+    /// loss or an OS crash. The default.
+    #[default]
+    PowerLoss,
+    /// `synchronous=NORMAL`: a commit survives a crash or kill of the process, but the last
+    /// commits before a power loss or OS crash may be lost (and Protime would not redeliver
+    /// them: they were acknowledged). Faster, because commits do not wait for the disk.
+    ProcessCrash,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`: WAL journal, `synchronous=FULL`, a
     /// busy timeout, foreign keys on; creates or checks the schema (`PRAGMA user_version`)
     /// and starts the writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// [`Self::open`] with a chosen [`Durability`].
+    ///
+    /// ```no_run
+    /// use protime_webhooks::store::{Durability, SqliteStore};
+    /// let store = SqliteStore::open_with("clockings.sqlite", Durability::ProcessCrash)?;
+    /// # Ok::<(), protime_webhooks::StoreError>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let mut writer = Connection::open(&path)?;
-        configure_writer(&writer)?;
+        configure_writer(&writer, durability)?;
         migrate(&mut writer)?;
         // Fail now, not on the first read, if a read connection cannot be opened.
         let reader = open_reader(&path)?;
@@ -542,7 +567,7 @@ fn now_rfc3339() -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -552,8 +577,12 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
         });
     }
     // FULL: the WAL is synced on every commit, so a commit survives power loss (see the
-    // module documentation).
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    // module documentation); NORMAL only when the caller chose that trade-off.
+    let synchronous = match durability {
+        Durability::PowerLoss => "FULL",
+        Durability::ProcessCrash => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
 }
@@ -1054,6 +1083,18 @@ mod tests {
             outcome(&reopened, upsert_body(2, 1, "")),
             ApplyOutcome::Stale
         );
+        reopened.close().unwrap();
+    }
+
+    #[test]
+    fn process_crash_durability_stores_and_reopens_the_same() {
+        let dir = TempDir::new("normal");
+        let store = SqliteStore::open_with(dir.db(), Durability::ProcessCrash).unwrap();
+        block_on(store.record(change(upsert_body(1, 1, "")))).unwrap();
+        drop(store);
+        // Reopened with the default durability: the file format is the same.
+        let reopened = SqliteStore::open(dir.db()).unwrap();
+        assert_eq!(reopened.clockings().unwrap().len(), 1);
         reopened.close().unwrap();
     }
 

@@ -3,6 +3,7 @@
 //! `protime-test-receiver --mode sqlite|memory|bare --key KEY [--db FILE] [--port N]`
 //! serves `POST /` on 127.0.0.1 and prints `listening on 127.0.0.1:PORT` once ready:
 //! - `sqlite`: the real receiver (verification + validation) with the SQLite store;
+//! - `sqlite-normal`: the same with `Durability::ProcessCrash` (`synchronous=NORMAL`);
 //! - `memory`: the real receiver with the in-memory sink;
 //! - `bare`: an axum handler that answers 200 and does nothing (the benchmark's baseline).
 //!
@@ -56,9 +57,17 @@ async fn serve(args: Args) -> Result<(), String> {
             Verifier::new(SignatureScheme::default(), [key]).map_err(|e| e.to_string())?;
         let sink: Arc<dyn DeliverySink> = match args.mode.as_str() {
             "memory" => Arc::new(InMemorySink::default()),
-            "sqlite" => {
-                let db = args.db.ok_or("--db is required for --mode sqlite")?;
-                Arc::new(protime_webhooks::store::SqliteStore::open(db).map_err(|e| e.to_string())?)
+            "sqlite" | "sqlite-normal" => {
+                let db = args.db.ok_or("--db is required for the sqlite modes")?;
+                let durability = if args.mode == "sqlite" {
+                    protime_webhooks::store::Durability::PowerLoss
+                } else {
+                    protime_webhooks::store::Durability::ProcessCrash
+                };
+                Arc::new(
+                    protime_webhooks::store::SqliteStore::open_with(db, durability)
+                        .map_err(|e| e.to_string())?,
+                )
             }
             other => return Err(format!("unknown mode {other}")),
         };
