@@ -666,16 +666,29 @@ impl ProtimeClient {
     /// A host-relative link as a full URL. Links may carry unencoded spaces (the delta
     /// guide's example does); `Url::parse` percent-encodes them.
     fn link_url(&self, link: &str) -> Result<reqwest::Url, Error> {
-        let absolute = if link.starts_with("http://") || link.starts_with("https://") {
+        let invalid = |message: String| Error::InvalidResponse {
+            operation: "follow link",
+            status: None,
+            message,
+        };
+        let absolute = link.starts_with("http://") || link.starts_with("https://");
+        let text = if absolute {
             link.to_string()
         } else {
             format!("{}{}", self.inner.base_url, link)
         };
-        reqwest::Url::parse(&absolute).map_err(|e| Error::InvalidResponse {
-            operation: "follow link",
-            status: None,
-            message: format!("link {link:?} is not a valid URL: {e}"),
-        })
+        let url = reqwest::Url::parse(&text)
+            .map_err(|e| invalid(format!("link {link:?} is not a valid URL: {e}")))?;
+        // The bearer token goes with the request: never to another origin than the API's.
+        let base = reqwest::Url::parse(&self.inner.base_url)
+            .map_err(|e| invalid(format!("invalid base URL: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(invalid(format!(
+                "link {link:?} points to another origin than {}; not followed",
+                self.inner.base_url
+            )));
+        }
+        Ok(url)
     }
 
     async fn retry_loop<T, F, Fut>(
@@ -903,6 +916,35 @@ mod tests {
             .map(|_| ())
             .unwrap_err();
         assert!(error.to_string().contains("no authentication"), "{error}");
+    }
+
+    #[test]
+    fn links_to_another_origin_are_not_followed() {
+        let client = ProtimeClient::builder()
+            .base_url("https://acme.myprotime.eu")
+            .static_token(AccessToken::new("t"))
+            .user_agent("Svc/1 (Acme)")
+            .build()
+            .unwrap();
+        let url = client
+            .link_url("/connector/protimeapi/api/v1/clockings?filter=date ge '2024-12-01'&continuationToken=x")
+            .unwrap();
+        assert_eq!(url.host_str(), Some("acme.myprotime.eu"));
+        assert!(
+            url.as_str().contains("date%20ge%20"),
+            "spaces are encoded: {url}"
+        );
+        assert!(
+            client
+                .link_url("https://acme.myprotime.eu/connector/x")
+                .is_ok()
+        );
+        assert!(client.link_url("https://evil.example/connector/x").is_err());
+        assert!(
+            client
+                .link_url("http://acme.myprotime.eu/connector/x")
+                .is_err()
+        );
     }
 
     #[test]
