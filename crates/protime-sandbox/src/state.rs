@@ -2,15 +2,13 @@
 //! deltas, webhooks and tokens. Everything here is synchronous and runs under one mutex.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
 use protime_raw::types::{
-    ChangeType, Clocking, ClockingChange, ClockingChangeData, ClockingStatus, CollectionName,
-    Webhook, WebhookStatus,
+    ChangeType, Clocking, ClockingChange, ClockingStatus, CollectionName, Webhook, WebhookStatus,
 };
 use protime_webhooks::WebhookKey;
 
@@ -47,55 +45,16 @@ impl Applied {
         match self.change_type {
             ChangeType::InsertOrUpdate => ClockingChange {
                 change_type: ChangeType::InsertOrUpdate,
-                data: change_data(&catalog.decorate(&self.clocking, refs)),
+                data: protime_webhooks::raw_change_data(catalog.decorate(&self.clocking, refs)),
             },
             ChangeType::Delete => ClockingChange {
                 change_type: ChangeType::Delete,
-                data: deletion_data(format_version(self.version), self.clocking.id),
+                data: protime_webhooks::raw_deletion_data(
+                    format_version(self.version),
+                    self.clocking.id,
+                ),
             },
         }
-    }
-}
-
-/// `data` of an `InsertOrUpdate`: the whole clocking.
-pub(crate) fn change_data(c: &Clocking) -> ClockingChangeData {
-    ClockingChangeData {
-        activity_levels: c.activity_levels.clone(),
-        calculated_time_of_day_in_minutes: c.calculated_time_of_day_in_minutes,
-        change_version: c.change_version.clone().unwrap_or_default(),
-        date: Some(c.date),
-        geolocation: c.geolocation.clone(),
-        id: c.id,
-        is_generated: c.is_generated,
-        is_open: c.is_open,
-        kind: Some(c.kind),
-        original_time_of_day_in_minutes: c.original_time_of_day_in_minutes,
-        person: Some(c.person.clone()),
-        reason: c.reason.clone(),
-        status: c.status,
-        terminal: c.terminal.clone(),
-        time_of_day_in_minutes: Some(c.time_of_day_in_minutes),
-    }
-}
-
-/// `data` of a `Delete`: only `changeVersion` and `id`, as the docs show.
-fn deletion_data(change_version: String, id: NonZeroU64) -> ClockingChangeData {
-    ClockingChangeData {
-        activity_levels: Vec::new(),
-        calculated_time_of_day_in_minutes: None,
-        change_version,
-        date: None,
-        geolocation: None,
-        id,
-        is_generated: None,
-        is_open: None,
-        kind: None,
-        original_time_of_day_in_minutes: None,
-        person: None,
-        reason: None,
-        status: None,
-        terminal: None,
-        time_of_day_in_minutes: None,
     }
 }
 

@@ -55,6 +55,7 @@ pub use model::{
     MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
 pub use parse::{parse_change_value, parse_delivery};
+pub use raw_conversions::{raw_change_data, raw_deletion_data};
 pub use receive::ReceiveError;
 pub use signature::{KeyError, SignatureError, SignatureScheme, Verifier, WebhookKey};
 pub use sink::{DeliverySink, InMemorySink, InMemoryStats, Record, RecordOutcome, SinkError};

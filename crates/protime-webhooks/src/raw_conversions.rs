@@ -158,53 +158,60 @@ impl From<Clocking> for raw::Clocking {
     }
 }
 
+/// The raw `data` of an `InsertOrUpdate` change: the whole clocking (a clocking without a
+/// `changeVersion` gets an empty one).
+pub fn raw_change_data(clocking: raw::Clocking) -> raw::ClockingChangeData {
+    raw::ClockingChangeData {
+        change_version: clocking.change_version.unwrap_or_default(),
+        id: clocking.id,
+        activity_levels: clocking.activity_levels,
+        calculated_time_of_day_in_minutes: clocking.calculated_time_of_day_in_minutes,
+        date: Some(clocking.date),
+        geolocation: clocking.geolocation,
+        is_generated: clocking.is_generated,
+        is_open: clocking.is_open,
+        kind: Some(clocking.kind),
+        original_time_of_day_in_minutes: clocking.original_time_of_day_in_minutes,
+        person: Some(clocking.person),
+        reason: clocking.reason,
+        status: clocking.status,
+        terminal: clocking.terminal,
+        time_of_day_in_minutes: Some(clocking.time_of_day_in_minutes),
+    }
+}
+
+/// The raw `data` of a `Delete` change: only `changeVersion` and `id`, as the docs show.
+pub fn raw_deletion_data(change_version: String, id: NonZeroU64) -> raw::ClockingChangeData {
+    raw::ClockingChangeData {
+        change_version,
+        id,
+        activity_levels: Vec::new(),
+        calculated_time_of_day_in_minutes: None,
+        date: None,
+        geolocation: None,
+        is_generated: None,
+        is_open: None,
+        kind: None,
+        original_time_of_day_in_minutes: None,
+        person: None,
+        reason: None,
+        status: None,
+        terminal: None,
+        time_of_day_in_minutes: None,
+    }
+}
+
 impl From<ClockingChange> for raw::ClockingChange {
     fn from(change: ClockingChange) -> Self {
         match change {
             ClockingChange::Delete { id, change_version } => Self {
                 change_type: raw::ChangeType::Delete,
-                data: raw::ClockingChangeData {
-                    change_version: change_version.as_str().to_owned(),
-                    id: non_zero_id(id.get()),
-                    activity_levels: Vec::new(),
-                    calculated_time_of_day_in_minutes: None,
-                    date: None,
-                    geolocation: None,
-                    is_generated: None,
-                    is_open: None,
-                    kind: None,
-                    original_time_of_day_in_minutes: None,
-                    person: None,
-                    reason: None,
-                    status: None,
-                    terminal: None,
-                    time_of_day_in_minutes: None,
-                },
+                data: raw_deletion_data(change_version.as_str().to_owned(), non_zero_id(id.get())),
             },
-            ClockingChange::InsertOrUpdate(clocking) => {
-                let clocking = raw::Clocking::from(clocking);
-                Self {
-                    change_type: raw::ChangeType::InsertOrUpdate,
-                    data: raw::ClockingChangeData {
-                        change_version: clocking.change_version.unwrap_or_default(),
-                        id: clocking.id,
-                        activity_levels: clocking.activity_levels,
-                        calculated_time_of_day_in_minutes: clocking
-                            .calculated_time_of_day_in_minutes,
-                        date: Some(clocking.date),
-                        geolocation: clocking.geolocation,
-                        is_generated: clocking.is_generated,
-                        is_open: clocking.is_open,
-                        kind: Some(clocking.kind),
-                        original_time_of_day_in_minutes: clocking.original_time_of_day_in_minutes,
-                        person: Some(clocking.person),
-                        reason: clocking.reason,
-                        status: clocking.status,
-                        terminal: clocking.terminal,
-                        time_of_day_in_minutes: Some(clocking.time_of_day_in_minutes),
-                    },
-                }
-            }
+            ClockingChange::InsertOrUpdate(clocking) => Self {
+                change_type: raw::ChangeType::InsertOrUpdate,
+                data: raw_change_data(raw::Clocking::from(clocking)),
+            },
         }
     }
 }
