@@ -11,7 +11,7 @@ import sys
 group = sys.argv[1] if len(sys.argv) > 1 else "validation"
 root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion" / group
 if not root.is_dir():
-    sys.exit(f"no criterion results under {root}: run `cargo bench -p protime-webhooks` first")
+    sys.exit(f"no criterion results under {root}: run `cargo bench -p protime-tests` first")
 
 medians = {}
 for estimates in sorted(root.glob("*/new/estimates.json")):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Receiver throughput on loopback, three servers under the same load (wrk, same connections,
 # same signed body):
-#   (a) bare   — an axum handler that answers 200 and does nothing (the baseline);
-#   (b) memory — the receiver: body limit, signature check, validation, in-memory sink;
-#   (c) sqlite — the receiver with the durable SQLite store (WAL, synchronous=FULL, group commit);
+#   (a) bare   — an axum handler that answers 200 and does nothing (the baseline;
+#       tests/examples/bare_receiver.rs);
+#   (b) memory — `protime receive --in-memory`: body limit, signature check, validation,
+#       in-memory sink;
+#   (c) sqlite — `protime receive` with the durable SQLite store (WAL, synchronous=FULL, group
+#       commit);
 #   and, for information, (d) sqlite-normal — the same with synchronous=NORMAL
 #   (Durability::ProcessCrash: commits survive a process crash, not a power loss).
 # The three servers are measured in interleaved rounds (a b c a b c …) so that machine noise
@@ -23,8 +26,10 @@ if ! command -v wrk >/dev/null; then
     else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
 
-cargo build --release --quiet -p protime-tests --bin protime-test-receiver
-receiver=target/release/protime-test-receiver
+cargo build --release --quiet -p protime-cli --bin protime
+cargo build --release --quiet -p protime-tests --example bare_receiver
+protime=target/release/protime
+bare=target/release/examples/bare_receiver
 key="bench-webhook-key"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -47,11 +52,16 @@ PY
 run() {
     local mode="$1" out="$work/$1.out"
     rm -f "$work/$mode.sqlite"*
-    "$receiver" --mode "$mode" --key "$key" --db "$work/$mode.sqlite" > "$work/$mode.addr" 2>"$work/$mode.err" &
+    case "$mode" in
+        bare) "$bare" > "$work/$mode.addr" 2>"$work/$mode.err" & ;;
+        memory) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --in-memory > /dev/null 2>"$work/$mode.addr" & ;;
+        sqlite) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --store "$work/$mode.sqlite" > /dev/null 2>"$work/$mode.addr" & ;;
+        sqlite-normal) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --store "$work/$mode.sqlite" --durability process-crash > /dev/null 2>"$work/$mode.addr" & ;;
+    esac
     local pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/$mode.addr" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 100); do grep -qE 'listening on|on http://' "$work/$mode.addr" 2>/dev/null && break; sleep 0.05; done
     local address
-    address=$(sed -n 's/^listening on //p' "$work/$mode.addr")
+    address=$(grep -oE '(listening on |http://)[0-9.]+:[0-9]+' "$work/$mode.addr" | head -1 | sed -E 's/^(listening on |http:\/\/)//')
     if [ -z "$address" ]; then
         echo "error: the $mode receiver did not start:" >&2; cat "$work/$mode.err" >&2; exit 1
     fi

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     };
     let verdicts: BTreeMap<String, bool> = files
         .into_iter()
-        .map(|(key, bytes)| (key, protime_webhooks::parse_delivery(&bytes).is_ok()))
+        .map(|(key, bytes)| (key, protime_model::parse_delivery(&bytes).is_ok()))
         .collect();
     match serde_json::to_string_pretty(&verdicts) {
         Ok(text) => {

@@ -28,3 +28,9 @@ pub fn corpus_files() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     files.sort();
     Ok(files)
 }
+
+/// The Rust examples in the workspace README, compiled and run as doctests so they stay true
+/// (they span crates: the model, the client, the receiver and the SQLite store).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

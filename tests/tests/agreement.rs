@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use protime_webhooks::{ClockingChange, parse_delivery};
+use protime_model::parse_delivery;
 use serde_json::{Map, Value, json};
 
 const AGREEMENT_CASES: u32 = 12_000;
@@ -428,9 +428,9 @@ fn accepted_deliveries_round_trip_through_wire_format_and_raw_types() {
             let wire = serde_json::to_vec(&change).unwrap();
             prop_assert_eq!(parse_delivery(&wire).unwrap(), change.clone());
             // Model -> raw -> model.
-            let raw = protime_raw::types::ClockingChange::from(change.clone());
+            let raw = protime_client::convert::change_to_raw(change.clone());
             prop_assert_eq!(
-                ClockingChange::try_from(raw.clone()).unwrap(),
+                protime_client::convert::change_from_raw(raw.clone()).unwrap(),
                 change.clone()
             );
             // The raw type deserializes the same wire bytes to the same value.
@@ -523,7 +523,7 @@ fn fast_path_and_full_walk_give_the_same_result() {
     runner
         .run(&delivery(), |body| {
             let bytes = serde_json::to_vec(&body).unwrap();
-            let full_walk = protime_webhooks::parse_change_value(&body);
+            let full_walk = protime_model::parse_change_value(&body);
             prop_assert_eq!(parse_delivery(&bytes), full_walk);
             Ok(())
         })

@@ -10,11 +10,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use protime_raw::types::CollectionName;
-use protime_webhooks::client::{
-    ClientSecret, ClockingsFilter, Error, ProtimeClient, RetryPolicy, Subscription,
-    SubscriptionState, WebhookFilter,
+use protime_client::ExposeSecret as _;
+use protime_client::{
+    ClientSecret, ClockingsFilter, Error, ProtimeClient, RetryPolicy, WebhookFilter,
 };
+use protime_raw::types::CollectionName;
+use protime_webhooks::subscription::{Subscription, SubscriptionState};
 use protime_webhooks::{InMemorySink, SignatureScheme, Verifier, WebhookKey};
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
@@ -409,7 +410,7 @@ async fn create_webhook_returns_the_key_and_refuses_http_unless_allowed() {
         .create_webhook(
             "http://127.0.0.1:9/hook",
             CollectionName::Clockings,
-            &[protime_webhooks::client::ExternalReference::new(
+            &[protime_client::ExternalReference::new(
                 "people",
                 "@badge-number",
             )],

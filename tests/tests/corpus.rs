@@ -9,7 +9,7 @@
     missing_docs
 )]
 
-use protime_webhooks::{ErrorCode, parse_delivery};
+use protime_model::{ErrorCode, parse_delivery};
 
 fn codes_of_rule(rule: &str) -> &'static [ErrorCode] {
     use ErrorCode::*;

@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use protime_store_sqlite::SqliteStore;
 use protime_webhooks::receiver::{InvalidDeliveryPolicy, ReceiverConfig, router};
 use protime_webhooks::signature::{
     FixedClock, SignatureScheme, SignedContent, Verifier, WebhookKey, sign,
 };
-use protime_webhooks::store::SqliteStore;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -287,10 +287,16 @@ async fn authentic_invalid_deliveries_are_dead_lettered_or_rejected_by_policy() 
 struct BrokenSink;
 
 impl protime_webhooks::DeliverySink for BrokenSink {
-    fn record(&self, _record: protime_webhooks::Record) -> protime_webhooks::sink::SinkFuture<'_> {
-        Box::pin(std::future::ready(Err(protime_webhooks::SinkError::new(
-            "disk full",
-        ))))
+    fn record(
+        &self,
+        _delivery: protime_webhooks::Delivery,
+    ) -> protime_webhooks::sink::SinkFuture<
+        '_,
+        Result<protime_webhooks::Receipt, protime_webhooks::SinkError>,
+    > {
+        Box::pin(std::future::ready(Err(
+            protime_webhooks::SinkError::unavailable("disk full"),
+        )))
     }
 }
 

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
-use protime_raw::types::{CollectionName, WebhookStatus};
-use protime_webhooks::client::{
-    ClientSecret, ClockingsFilter, Environment, ExternalReference, ProtimeClient, Subscription,
-    WebhookFilter,
+use protime_client::ExposeSecret as _;
+use protime_client::{
+    ClientSecret, ClockingsFilter, Environment, ExternalReference, ProtimeClient, WebhookFilter,
 };
-use protime_webhooks::signature::{SignatureScheme, Verifier};
-use protime_webhooks::store::SqliteStore;
+use protime_raw::types::{CollectionName, WebhookStatus};
+use protime_store_sqlite::SqliteStore;
+use protime_webhooks::signature::{SignatureScheme, Verifier, WebhookKey};
+use protime_webhooks::subscription::Subscription;
 
 use crate::Outcome;
 
@@ -193,11 +194,12 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
             println!("valid until  {}", created.valid_until);
             match key_file {
                 Some(path) => {
-                    write_secret(&path, created.key.expose_secret())?;
+                    let key = WebhookKey::from_secret(created.key)?;
+                    write_secret(&path, key.expose_secret())?;
                     println!(
                         "key          written to {} (fingerprint {})",
                         path.display(),
-                        created.key.fingerprint()
+                        key.fingerprint()
                     );
                 }
                 None => println!(

@@ -11,13 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use protime_client::{ClientSecret, ClockingsFilter, ProtimeClient, RetryPolicy};
+use protime_model::Clocking;
 use protime_sandbox::{ReorderConfig, Sandbox, SandboxConfig};
-use protime_webhooks::Clocking;
-use protime_webhooks::client::{
-    ClientSecret, ClockingsFilter, ProtimeClient, RetryPolicy, Subscription,
-};
+use protime_store_sqlite::SqliteStore;
 use protime_webhooks::signature::{SignatureScheme, Verifier};
-use protime_webhooks::store::SqliteStore;
+use protime_webhooks::subscription::Subscription;
 
 use crate::Outcome;
 
@@ -152,20 +151,24 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
     let latencies = Latencies::default();
     let timing = latencies.clone();
-    let app = crate::receive::receiver_app("/protime/clockings", verifier.clone(), store.clone())?
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let timing = timing.clone();
-                async move {
-                    let began = Instant::now();
-                    let response = next.run(request).await;
-                    if response.status().is_success() {
-                        timing.record(began.elapsed());
-                    }
-                    response
+    let app = crate::receive::receiver_app(
+        "/protime/clockings",
+        verifier.clone(),
+        std::sync::Arc::new(store.clone()),
+    )?
+    .layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let timing = timing.clone();
+            async move {
+                let began = Instant::now();
+                let response = next.run(request).await;
+                if response.status().is_success() {
+                    timing.record(began.elapsed());
                 }
-            },
-        ));
+                response
+            }
+        },
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen on 127.0.0.1")?;
@@ -231,7 +234,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let sandbox_clockings = sandbox
         .current_clockings()
         .into_iter()
-        .map(Clocking::try_from)
+        .map(protime_client::convert::clocking_from_raw)
         .collect::<Result<Vec<_>, _>>()
         .context("the sandbox produced a clocking that fails validation")?;
     let stored = store.clockings()?;

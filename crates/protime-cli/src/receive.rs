@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use protime_store_sqlite::{Durability, SqliteStore};
 use protime_webhooks::receiver::{ReceiverConfig, router};
 use protime_webhooks::signature::{SignatureEncoding, SignatureScheme, Verifier, WebhookKey};
-use protime_webhooks::store::{Durability, SqliteStore};
+use protime_webhooks::{DeliverySink, InMemorySink};
 
 use crate::Outcome;
 
@@ -27,6 +28,10 @@ pub(crate) struct ReceiveArgs {
     /// SQLite database file (created if missing).
     #[arg(long, default_value = "protime.sqlite", value_name = "FILE")]
     store: PathBuf,
+    /// Keep the state in memory instead of a store file: nothing survives a restart (for
+    /// trials and benchmarks, never for production).
+    #[arg(long, conflicts_with_all = ["store", "durability"])]
+    in_memory: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
@@ -85,13 +90,21 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()
         .context("invalid --key")?;
     let verifier = Verifier::new(scheme, keys).context("invalid --key")?;
-    let durability = match args.durability {
-        DurabilityArg::PowerLoss => Durability::PowerLoss,
-        DurabilityArg::ProcessCrash => Durability::ProcessCrash,
+    let (sink, stored_in): (Arc<dyn DeliverySink>, String) = if args.in_memory {
+        (
+            Arc::new(InMemorySink::default()),
+            "memory (nothing survives a restart)".into(),
+        )
+    } else {
+        let durability = match args.durability {
+            DurabilityArg::PowerLoss => Durability::PowerLoss,
+            DurabilityArg::ProcessCrash => Durability::ProcessCrash,
+        };
+        let store = SqliteStore::open_with(&args.store, durability)
+            .with_context(|| format!("cannot open the store {}", args.store.display()))?;
+        (Arc::new(store), args.store.display().to_string())
     };
-    let store = SqliteStore::open_with(&args.store, durability)
-        .with_context(|| format!("cannot open the store {}", args.store.display()))?;
-    let app = receiver_app(&args.path, verifier.clone(), store)?;
+    let app = receiver_app(&args.path, verifier.clone(), sink)?;
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -101,7 +114,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         listener.local_addr()?,
         args.path,
         verifier.key_fingerprints().join(", "),
-        args.store.display()
+        stored_in
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -116,9 +129,9 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
 pub(crate) fn receiver_app(
     path: &str,
     verifier: Verifier,
-    store: SqliteStore,
+    sink: Arc<dyn DeliverySink>,
 ) -> anyhow::Result<axum::Router> {
-    let receiver = router(verifier, ReceiverConfig::default(), Arc::new(store));
+    let receiver = router(verifier, ReceiverConfig::default(), sink);
     let path = path.trim_end_matches('/');
     if path.is_empty() {
         Ok(receiver)

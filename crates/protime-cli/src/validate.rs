@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use protime_webhooks::{ClockingChange, parse_delivery};
+use protime_model::{ClockingChange, parse_delivery};
 
 use crate::Outcome;
 

@@ -222,10 +222,10 @@ impl ClockingFilter {
             match (condition.field.as_str(), condition.op) {
                 ("date", Op::Ge | Op::Le | Op::Eq) => {
                     let date = match condition.values.as_slice() {
-                        [Constant::Text(t)] => protime_webhooks::CalendarDate::parse(t),
+                        [Constant::Text(t)] => protime_model::CalendarDate::parse(t),
                         _ => None,
                     };
-                    let Some(date) = date.map(protime_webhooks::CalendarDate::get) else {
+                    let Some(date) = date.map(protime_model::CalendarDate::get) else {
                         reasons.push("date must be compared with a 'YYYY-MM-DD' string".into());
                         continue;
                     };

@@ -45,11 +45,13 @@ impl Applied {
         match self.change_type {
             ChangeType::InsertOrUpdate => ClockingChange {
                 change_type: ChangeType::InsertOrUpdate,
-                data: protime_webhooks::raw_change_data(catalog.decorate(&self.clocking, refs)),
+                data: protime_client::convert::raw_change_data(
+                    catalog.decorate(&self.clocking, refs),
+                ),
             },
             ChangeType::Delete => ClockingChange {
                 change_type: ChangeType::Delete,
-                data: protime_webhooks::raw_deletion_data(
+                data: protime_client::convert::raw_deletion_data(
                     format_version(self.version),
                     self.clocking.id,
                 ),

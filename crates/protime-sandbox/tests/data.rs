@@ -9,9 +9,9 @@
 
 use std::collections::BTreeSet;
 
+use protime_model::{ClockingChange, parse_delivery};
 use protime_raw::types::{ChangeType, Clocking, ClockingKind, ClockingStatus};
 use protime_sandbox::{Sandbox, SandboxConfig};
-use protime_webhooks::{ClockingChange, parse_delivery};
 use serde_json::json;
 
 fn config() -> SandboxConfig {

@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode as AxumStatus;
 use common::{Api, WEBHOOKS, q};
+use protime_model::parse_delivery;
 use protime_sandbox::{ReorderConfig, RunningSandbox, Sandbox, SandboxConfig};
+use protime_webhooks::InMemorySink;
 use protime_webhooks::receiver::{ReceiverConfig, router};
 use protime_webhooks::signature::{SignatureScheme, Verifier, WebhookKey};
-use protime_webhooks::{InMemorySink, parse_delivery};
 use serde_json::{Value, json};
 
 /// No seeded clockings: everything the receiver holds came through deliveries.
@@ -170,10 +171,10 @@ async fn external_references_requested_at_creation_are_delivered() {
     assert!(sandbox.wait_idle(Duration::from_secs(5)).await);
     let mut with_refs = 0;
     for change in receiver.sink.change_log() {
-        if let protime_webhooks::ClockingChange::InsertOrUpdate(c) = change {
+        if let protime_model::ClockingChange::InsertOrUpdate(c) = change {
             let refs = c.person.external_references.as_ref().unwrap();
             assert!(refs.contains_key("@badge-number"));
-            if let protime_webhooks::ClockingKind::Activity { levels } = &c.kind {
+            if let protime_model::ClockingKind::Activity { levels } = &c.kind {
                 for level in levels {
                     let refs = level
                         .activity_definition

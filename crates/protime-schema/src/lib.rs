@@ -1,5 +1,5 @@
 //! JSON Schema (draft 2020-12) for Protime `clockings` webhook deliveries, derived from the
-//! validated model in `protime-webhooks` so that the schema and the Rust validator cannot
+//! validated model in `protime-model` so that the schema and the Rust validator cannot
 //! drift apart.
 //!
 //! The committed files under `schemas/` are produced by [`schema_files`] (run
@@ -14,7 +14,7 @@
 //! assert!(validator.is_valid(&body));
 //! ```
 
-use protime_webhooks::{Clocking, ClockingChange};
+use protime_model::{Clocking, ClockingChange};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::Value;

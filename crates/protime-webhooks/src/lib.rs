@@ -1,69 +1,38 @@
-//! Validated Protime webhook events for the `clockings` collection.
+//! Receiving Protime clockings webhooks safely.
 //!
-//! Protime POSTs each change of a clocking to your endpoint as
-//! `{"changeType": "InsertOrUpdate" | "Delete", "data": {…}}`. The generated
-//! `protime-raw` types accept anything with the right JSON types; this crate turns a
-//! delivery body into a [`ClockingChange`] that cannot be invalid — minutes within
-//! `-1440..=2880`, a strict `YYYY-MM-DD` date, a `Reason` clocking that always has a
-//! reason, an `Activity` clocking that always has levels — or into [`ValidationErrors`]
-//! listing every violation with a JSON Pointer and a stable [`ErrorCode`].
+//! - [`signature`]: HMAC verification of the raw body (and [`signature::sign`], what a sender
+//!   does, for tests and local stand-ins);
+//! - [`receive`]: the framework-agnostic core — verify, parse, hand to a sink, decide the
+//!   HTTP status — usable from any HTTP stack;
+//! - [`sink`]: the contract every store implements ([`DeliverySink`]), and an in-memory sink;
+//! - [`receiver`] (feature `axum`): the axum adapter over the core;
+//! - `subscription` (feature `subscription`): keeping a webhook alive with `protime-client`.
 //!
-//! ```
-//! use protime_webhooks::{parse_delivery, ClockingChange, ClockingKind};
+//! The validated model is `protime-model` (re-exported as [`model`]); durable backends live in
+//! their own crates (`protime-store-sqlite`).
 //!
-//! let body = br#"{"changeType":"InsertOrUpdate","data":{
-//!     "changeVersion":"0000090200004BD0000A","id":19250,"person":{"id":1},
-//!     "date":"2026-01-15","timeOfDayInMinutes":1800,"kind":"Reason","reason":{"id":12}}}"#;
-//! match parse_delivery(body) {
-//!     Ok(ClockingChange::InsertOrUpdate(clocking)) => {
-//!         assert!(matches!(clocking.kind, ClockingKind::Reason { .. }));
-//!         assert_eq!(clocking.time_of_day.day_offset(), 1); // 06:00 on the next day
-//!     }
-//!     Ok(ClockingChange::Delete { id, .. }) => println!("deleted {id}"),
-//!     Err(errors) => eprintln!("{errors}"),
-//! }
-//! ```
-//!
-//! The same rules are published as JSON Schema 2020-12 by the `protime-schema` crate
-//! (`schemas/clocking-change.schema.json`); a property test proves both agree. The rules are
-//! listed in `docs/validation-rules.md`.
+//! # Features
+//! | feature | what it adds | default |
+//! |---|---|---|
+//! | `axum` | [`receiver`]: router, handler, extractor (axum 0.8, tokio) | off |
+//! | `subscription` | `subscription`: [`Subscription`](subscription::Subscription) (protime-client, reqwest) | off |
+//! | `conformance` | `sink::conformance`: the test suite every sink backend runs (tokio) | off |
 
-#[cfg(feature = "client")]
-pub mod client;
-mod error;
-mod fast_path;
-mod model;
-mod parse;
-mod raw_conversions;
+/// The validated model (`protime-model`), re-exported.
+pub use protime_model as model;
+
 pub mod receive;
 #[cfg(feature = "axum")]
 pub mod receiver;
-#[cfg(feature = "schema")]
-mod schema;
 pub mod signature;
 pub mod sink;
-#[cfg(feature = "sqlite")]
-pub mod store;
-pub mod tracker;
-mod wire;
+#[cfg(feature = "subscription")]
+pub mod subscription;
 
-pub use error::{Allowed, ErrorCode, ValidationError, ValidationErrors};
-pub use model::{
-    ActivityDefinitionId, ActivityDefinitionRef, ActivityLevel, ActivityLevelNumber,
-    ActivityLevels, CalendarDate, ChangeType, ChangeVersion, Clocking, ClockingChange, ClockingId,
-    ClockingKind, ClockingStatus, ExternalReferences, Geolocation, Latitude, Longitude,
-    MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
-};
-pub use parse::{parse_change_value, parse_delivery};
-pub use raw_conversions::{raw_change_data, raw_deletion_data};
 pub use receive::ReceiveError;
 pub use signature::{KeyError, SignatureError, SignatureScheme, Verifier, WebhookKey};
-pub use sink::{DeliverySink, InMemorySink, InMemoryStats, Record, RecordOutcome, SinkError};
-#[cfg(feature = "sqlite")]
-pub use store::{DeadLetter, Durability, SqliteStore, StoreError, StoreStats};
-pub use tracker::{ApplyOutcome, InMemoryTracker};
-
-/// The Rust examples in the workspace README, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeExamples;
+pub use sink::{
+    Delivery, DeliverySink, InMemorySink, InMemoryStats, Origin, Receipt, SinkError, SinkRead,
+};
+#[cfg(feature = "subscription")]
+pub use subscription::{ReinitializeReport, Subscription, SubscriptionState};

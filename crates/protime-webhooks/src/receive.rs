@@ -1,11 +1,19 @@
-//! Framework-agnostic receipt of one delivery: verify the signature over the raw body, then
-//! parse and validate it. Use it from any HTTP stack; the axum receiver is built on it.
+//! The framework-agnostic receive core: content type → signature over the raw body →
+//! validation → sink → the HTTP answer. Any HTTP stack can call [`ReceiveCore::handle`] with
+//! the request's headers and its body (read within a size limit and a deadline: that part
+//! belongs to the server); the axum adapter (`receiver`, feature `axum`) does exactly that.
 
-use crate::error::ValidationErrors;
-use crate::model::ClockingChange;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use protime_model::ordering::ApplyOutcome;
+use protime_model::{ClockingChange, ValidationErrors};
+
 use crate::signature::{SignatureError, Verifier};
+use crate::sink::{Delivery, DeliverySink, Receipt, WebhookOrigin};
 
-/// Why a delivery was not accepted.
+/// Why a delivery was not accepted by [`Verifier::verify_and_parse`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReceiveError {
@@ -21,22 +29,17 @@ pub enum ReceiveError {
 
 impl Verifier {
     /// Verifies the signature of `body` (the raw bytes, exactly as received), then parses and
-    /// validates it with [`crate::parse_delivery`]. The signature is checked first, so an
-    /// unauthenticated body is never parsed.
+    /// validates it with `protime_model::parse_delivery`. The signature is checked first, so
+    /// an unauthenticated body is never parsed.
     ///
     /// ```
-    /// use hmac::{Hmac, Mac};
     /// use protime_webhooks::receive::ReceiveError;
-    /// use protime_webhooks::signature::{SignatureScheme, Verifier, WebhookKey};
+    /// use protime_webhooks::signature::{sign, SignatureScheme, Verifier, WebhookKey};
     ///
     /// let key = WebhookKey::new("the key from the create call").unwrap();
-    /// let verifier = Verifier::new(SignatureScheme::default(), [key]).unwrap();
+    /// let verifier = Verifier::new(SignatureScheme::default(), [key.clone()]).unwrap();
     /// let body = br#"{"changeType":"Delete","data":{"changeVersion":"0000090200004BD0000C","id":1001}}"#;
-    ///
-    /// let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"the key from the create call").unwrap();
-    /// mac.update(body);
-    /// let mut headers = http::HeaderMap::new();
-    /// headers.insert("x-protime-signature", hex::encode(mac.finalize().into_bytes()).parse().unwrap());
+    /// let headers = sign(&SignatureScheme::default(), &key, body, None).unwrap();
     ///
     /// let change = verifier.verify_and_parse(&headers, body).unwrap();
     /// assert_eq!(change.id().get(), 1001);
@@ -46,10 +49,277 @@ impl Verifier {
     /// ```
     pub fn verify_and_parse(
         &self,
-        headers: &http::HeaderMap,
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<ClockingChange, ReceiveError> {
         self.verify(headers, body)?;
-        Ok(crate::parse_delivery(body)?)
+        Ok(protime_model::parse_delivery(body)?)
+    }
+}
+
+/// What to do with a delivery that is authentic (signature valid) but breaks the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum InvalidDeliveryPolicy {
+    /// Store it as a dead letter (raw body and errors) and answer 200: Protime's retries
+    /// would not fix it, and repeated failures disable the webhook.
+    #[default]
+    DeadLetterAndAcknowledge,
+    /// Answer 400 with the validation errors and store nothing; Protime retries.
+    Reject,
+}
+
+/// Which `Content-Type` a delivery may have. Protime does not document the header it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ContentTypePolicy {
+    /// A JSON media type (`application/json`, `application/*+json`, any parameters) when the
+    /// header is present; a request without the header is accepted.
+    #[default]
+    JsonIfPresent,
+    /// A JSON media type is required.
+    RequireJson,
+    /// Any content type.
+    Any,
+}
+
+/// Why a request was refused before validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// 413: the body exceeds the limit.
+    PayloadTooLarge,
+    /// 415: the content type is not JSON.
+    UnsupportedMediaType,
+    /// 408: the body did not arrive within the read timeout.
+    RequestTimeout,
+    /// 400: the body could not be read (connection error, malformed framing).
+    UnreadableBody,
+    /// 401: the signature is missing or does not match.
+    Unauthorized,
+}
+
+impl Rejection {
+    /// The HTTP status this rejection is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UnreadableBody => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The JSON body answered with it. Deliberately uninformative for 401: the reason is in
+    /// the receiver's log.
+    pub fn body(self) -> &'static str {
+        match self {
+            Self::PayloadTooLarge => r#"{"error":"payload too large"}"#,
+            Self::UnsupportedMediaType => {
+                r#"{"error":"unsupported media type: expected application/json"}"#
+            }
+            Self::RequestTimeout => r#"{"error":"request body not received in time"}"#,
+            Self::UnreadableBody => r#"{"error":"request body could not be read"}"#,
+            Self::Unauthorized => r#"{"error":"unauthorized"}"#,
+        }
+    }
+
+    /// This rejection as an [`Answer`].
+    pub fn answer(self) -> Answer {
+        Answer {
+            status: self.status(),
+            body: self.body().into(),
+            receipt: None,
+        }
+    }
+}
+
+/// The HTTP answer to one delivery: a status and a JSON body (`application/json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Answer {
+    /// 200 once the sink made the delivery durable; 4xx/503 otherwise.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: std::borrow::Cow<'static, str>,
+    /// What the sink did, when it stored the delivery.
+    pub receipt: Option<Receipt>,
+}
+
+/// The 200 body for each receipt, written once rather than serialized per request.
+fn receipt_body(receipt: Receipt) -> &'static str {
+    match receipt {
+        Receipt::Applied(ApplyOutcome::Applied) => r#"{"outcome":"applied"}"#,
+        Receipt::Applied(ApplyOutcome::Duplicate) => r#"{"outcome":"duplicate"}"#,
+        Receipt::Applied(ApplyOutcome::Stale) => r#"{"outcome":"stale"}"#,
+        Receipt::Appended => r#"{"outcome":"appended"}"#,
+        Receipt::DeadLettered => r#"{"outcome":"dead_lettered"}"#,
+    }
+}
+
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Checks the `Content-Type` header against `policy`.
+///
+/// ```
+/// use protime_webhooks::receive::{check_content_type, ContentTypePolicy, Rejection};
+/// let mut headers = http::HeaderMap::new();
+/// assert!(check_content_type(&headers, ContentTypePolicy::JsonIfPresent).is_ok());
+/// headers.insert("content-type", "text/plain".parse().unwrap());
+/// assert_eq!(check_content_type(&headers, ContentTypePolicy::JsonIfPresent), Err(Rejection::UnsupportedMediaType));
+/// ```
+pub fn check_content_type(headers: &HeaderMap, policy: ContentTypePolicy) -> Result<(), Rejection> {
+    let value = headers.get(header::CONTENT_TYPE);
+    let acceptable = match (policy, value) {
+        (ContentTypePolicy::Any, _) | (ContentTypePolicy::JsonIfPresent, None) => true,
+        (ContentTypePolicy::RequireJson, None) => false,
+        (_, Some(v)) => v.to_str().is_ok_and(is_json_media_type),
+    };
+    if acceptable {
+        Ok(())
+    } else {
+        Err(Rejection::UnsupportedMediaType)
+    }
+}
+
+/// Verify → parse → sink → answer, for any HTTP stack.
+///
+/// ```
+/// use std::sync::Arc;
+/// use protime_webhooks::receive::{ReceiveCore, InvalidDeliveryPolicy, ContentTypePolicy};
+/// use protime_webhooks::signature::{sign, SignatureScheme, Verifier, WebhookKey};
+/// use protime_webhooks::InMemorySink;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let key = WebhookKey::new("k").unwrap();
+/// let verifier = Verifier::new(SignatureScheme::default(), [key.clone()]).unwrap();
+/// let core = ReceiveCore::new(verifier, Arc::new(InMemorySink::default()));
+/// let body = bytes::Bytes::from_static(br#"{"changeType":"Delete","data":{"changeVersion":"0A","id":7}}"#);
+/// let headers = sign(&SignatureScheme::default(), &key, &body, None).unwrap();
+/// let answer = core.handle(&headers, body).await;
+/// assert_eq!(answer.status, 200);
+/// assert_eq!(answer.body, r#"{"outcome":"applied"}"#);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ReceiveCore {
+    verifier: Verifier,
+    sink: Arc<dyn DeliverySink>,
+    invalid_delivery: InvalidDeliveryPolicy,
+    content_type: ContentTypePolicy,
+}
+
+impl std::fmt::Debug for ReceiveCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiveCore")
+            .field("verifier", &self.verifier)
+            .field("invalid_delivery", &self.invalid_delivery)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiveCore {
+    /// A core with the default policies.
+    pub fn new(verifier: Verifier, sink: Arc<dyn DeliverySink>) -> Self {
+        Self {
+            verifier,
+            sink,
+            invalid_delivery: InvalidDeliveryPolicy::default(),
+            content_type: ContentTypePolicy::default(),
+        }
+    }
+
+    /// Sets what happens to authentic but invalid deliveries.
+    #[must_use]
+    pub fn with_invalid_delivery(mut self, policy: InvalidDeliveryPolicy) -> Self {
+        self.invalid_delivery = policy;
+        self
+    }
+
+    /// Sets which content types are accepted.
+    #[must_use]
+    pub fn with_content_type(mut self, policy: ContentTypePolicy) -> Self {
+        self.content_type = policy;
+        self
+    }
+
+    /// The verifier (clones share keys).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The content type policy, for adapters that check it before reading the body.
+    pub fn content_type(&self) -> ContentTypePolicy {
+        self.content_type
+    }
+
+    /// Handles one delivery whose body was read completely (within the server's limits).
+    pub async fn handle(&self, headers: &HeaderMap, body: Bytes) -> Answer {
+        if let Err(rejection) = check_content_type(headers, self.content_type) {
+            return rejection.answer();
+        }
+        let verified = match self.verifier.verify(headers, &body) {
+            Ok(verified) => verified,
+            Err(error) => {
+                tracing::warn!(%error, "webhook delivery refused: signature check failed");
+                return Rejection::Unauthorized.answer();
+            }
+        };
+        let change = protime_model::parse_delivery(&body);
+        let origin = WebhookOrigin::new(body, verified.key_fingerprint);
+        let delivery = match change {
+            Ok(change) => {
+                tracing::debug!(id = %change.id(), version = %change.change_version(), "webhook delivery verified");
+                Delivery::webhook(change, origin)
+            }
+            Err(errors) => match self.invalid_delivery {
+                InvalidDeliveryPolicy::Reject => {
+                    tracing::warn!(
+                        violations = errors.len(),
+                        "authentic webhook delivery rejected: invalid"
+                    );
+                    let body =
+                        serde_json::json!({ "error": "invalid delivery", "violations": errors });
+                    return Answer {
+                        status: StatusCode::BAD_REQUEST,
+                        body: body.to_string().into(),
+                        receipt: None,
+                    };
+                }
+                InvalidDeliveryPolicy::DeadLetterAndAcknowledge => {
+                    tracing::warn!(violations = errors.len(), %errors, "authentic webhook delivery is invalid: dead-lettered");
+                    Delivery::DeadLetter {
+                        errors,
+                        webhook: origin,
+                    }
+                }
+            },
+        };
+        match self.sink.record(delivery).await {
+            Ok(receipt) => Answer {
+                status: StatusCode::OK,
+                body: receipt_body(receipt).into(),
+                receipt: Some(receipt),
+            },
+            Err(error) => {
+                tracing::error!(%error, "webhook delivery not stored: answering 503 so that Protime retries");
+                Answer {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body: r#"{"error":"delivery not stored, retry later"}"#.into(),
+                    receipt: None,
+                }
+            }
+        }
     }
 }

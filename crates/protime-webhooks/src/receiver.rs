@@ -1,5 +1,6 @@
-//! The axum webhook receiver (feature `axum`): a ready [`router`], and the
-//! [`VerifiedDelivery`] extractor for your own handlers.
+//! The axum adapter of the receive core (feature `axum`): a ready [`router`], and the
+//! [`VerifiedDelivery`] extractor for your own handlers. The adapter reads the body within
+//! the limit and the deadline; [`crate::receive::ReceiveCore`] does the rest.
 //!
 //! For every POST it enforces, in this order: a body limit (413), a JSON content type (415),
 //! a read deadline against slow senders (408), the HMAC signature over the raw body (401,
@@ -15,43 +16,20 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 
-use crate::error::ValidationErrors;
-use crate::model::ClockingChange;
+use std::borrow::Cow;
+
+use protime_model::{ClockingChange, ValidationErrors};
+
+use crate::receive::{Answer, ReceiveCore, check_content_type};
+pub use crate::receive::{ContentTypePolicy, InvalidDeliveryPolicy, Rejection};
 use crate::signature::Verifier;
-use crate::sink::{DeliverySink, Record, RecordOutcome};
-use crate::tracker::ApplyOutcome;
-
-/// What to do with a delivery that is authentic (signature valid) but breaks the rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum InvalidDeliveryPolicy {
-    /// Store it as a dead letter (raw body and errors) and answer 200: Protime's retries
-    /// would not fix it, and repeated failures disable the webhook.
-    #[default]
-    DeadLetterAndAcknowledge,
-    /// Answer 400 with the validation errors and store nothing; Protime retries.
-    Reject,
-}
-
-/// Which `Content-Type` a delivery may have. Protime does not document the header it sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ContentTypePolicy {
-    /// A JSON media type (`application/json`, `application/*+json`, any parameters) when the
-    /// header is present; a request without the header is accepted.
-    #[default]
-    JsonIfPresent,
-    /// A JSON media type is required.
-    RequireJson,
-    /// Any content type.
-    Any,
-}
+use crate::sink::DeliverySink;
 
 /// Limits and policies of the receiver.
 #[derive(Debug, Clone)]
@@ -113,15 +91,18 @@ pub struct VerificationState {
 }
 
 /// State of the ready-made [`router`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ReceiverState {
-    verification: VerificationState,
-    sink: Arc<dyn DeliverySink>,
+    core: ReceiveCore,
+    config: Arc<ReceiverConfig>,
 }
 
 impl FromRef<ReceiverState> for VerificationState {
     fn from_ref(state: &ReceiverState) -> Self {
-        state.verification.clone()
+        VerificationState {
+            verifier: state.core.verifier().clone(),
+            config: Arc::clone(&state.config),
+        }
     }
 }
 
@@ -137,87 +118,23 @@ pub struct VerifiedDelivery {
     pub key_fingerprint: String,
 }
 
-/// Why a request was refused before validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Rejection {
-    /// 413: the body exceeds the limit.
-    PayloadTooLarge,
-    /// 415: the content type is not JSON.
-    UnsupportedMediaType,
-    /// 408: the body did not arrive within the read timeout.
-    RequestTimeout,
-    /// 400: the body could not be read (connection error, malformed framing).
-    UnreadableBody,
-    /// 401: the signature is missing or does not match.
-    Unauthorized,
-}
-
-impl Rejection {
-    /// The HTTP status this rejection is answered with.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::UnreadableBody => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-        }
-    }
-
-    fn message(self) -> &'static str {
-        match self {
-            Self::PayloadTooLarge => "payload too large",
-            Self::UnsupportedMediaType => "unsupported media type: expected application/json",
-            Self::RequestTimeout => "request body not received in time",
-            Self::UnreadableBody => "request body could not be read",
-            // Deliberately uninformative: the reason is in the receiver's log.
-            Self::Unauthorized => "unauthorized",
-        }
-    }
-}
-
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        json_response(
-            self.status(),
-            &serde_json::json!({ "error": self.message() }),
-        )
+        self.answer().into_response()
     }
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn is_json_media_type(value: &str) -> bool {
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-fn check_content_type(headers: &HeaderMap, policy: ContentTypePolicy) -> Result<(), Rejection> {
-    let value = headers.get(header::CONTENT_TYPE);
-    let acceptable = match (policy, value) {
-        (ContentTypePolicy::Any, _) => true,
-        (ContentTypePolicy::JsonIfPresent, None) => true,
-        (ContentTypePolicy::RequireJson, None) => false,
-        (_, Some(v)) => v.to_str().is_ok_and(is_json_media_type),
-    };
-    if acceptable {
-        Ok(())
-    } else {
-        Err(Rejection::UnsupportedMediaType)
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            match self.body {
+                Cow::Borrowed(body) => Body::from(body),
+                Cow::Owned(body) => Body::from(body),
+            },
+        )
+            .into_response()
     }
 }
 
@@ -267,7 +184,7 @@ where
                 tracing::warn!(%error, "webhook delivery refused: signature check failed");
                 Rejection::Unauthorized
             })?;
-        let change = crate::parse_delivery(&raw_body);
+        let change = protime_model::parse_delivery(&raw_body);
         Ok(Self {
             raw_body,
             change,
@@ -276,57 +193,18 @@ where
     }
 }
 
-/// The 200 body for each outcome, written once rather than serialized per request.
-fn outcome_body(outcome: RecordOutcome) -> &'static str {
-    match outcome {
-        RecordOutcome::Change(ApplyOutcome::Applied) => r#"{"outcome":"applied"}"#,
-        RecordOutcome::Change(ApplyOutcome::Duplicate) => r#"{"outcome":"duplicate"}"#,
-        RecordOutcome::Change(ApplyOutcome::Stale) => r#"{"outcome":"stale"}"#,
-        RecordOutcome::DeadLettered => r#"{"outcome":"dead_lettered"}"#,
+async fn receive(State(state): State<ReceiverState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if let Err(rejection) = check_content_type(&parts.headers, state.core.content_type()) {
+        return rejection.into_response();
     }
-}
-
-async fn receive(State(state): State<ReceiverState>, delivery: VerifiedDelivery) -> Response {
-    let record = match delivery.change {
-        Ok(change) => {
-            tracing::debug!(id = %change.id(), version = %change.change_version(), "webhook delivery verified");
-            Record::Change {
-                change,
-                raw_body: delivery.raw_body.to_vec(),
-            }
-        }
-        Err(errors) => match state.verification.config.invalid_delivery {
-            InvalidDeliveryPolicy::Reject => {
-                tracing::warn!(
-                    violations = errors.len(),
-                    "authentic webhook delivery rejected: invalid"
-                );
-                let body = serde_json::json!({ "error": "invalid delivery", "violations": errors });
-                return json_response(StatusCode::BAD_REQUEST, &body);
-            }
-            InvalidDeliveryPolicy::DeadLetterAndAcknowledge => {
-                tracing::warn!(violations = errors.len(), %errors, "authentic webhook delivery is invalid: dead-lettered");
-                Record::DeadLetter {
-                    raw_body: delivery.raw_body.to_vec(),
-                    errors,
-                }
-            }
-        },
-    };
-    match state.sink.record(record).await {
-        Ok(outcome) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            outcome_body(outcome),
-        )
+    match read_body(body, &parts.headers, &state.config).await {
+        Ok(body) => state
+            .core
+            .handle(&parts.headers, body)
+            .await
             .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "webhook delivery not stored: answering 503 so that Protime retries");
-            json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({ "error": "delivery not stored, retry later" }),
-            )
-        }
+        Err(rejection) => rejection.into_response(),
     }
 }
 
@@ -337,11 +215,11 @@ async fn receive(State(state): State<ReceiverState>, delivery: VerifiedDelivery)
 /// use std::sync::Arc;
 /// use protime_webhooks::receiver::{router, ReceiverConfig};
 /// use protime_webhooks::signature::{SignatureScheme, Verifier, WebhookKey};
-/// use protime_webhooks::store::SqliteStore;
+/// use protime_webhooks::InMemorySink; // or protime_store_sqlite::SqliteStore
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let verifier = Verifier::new(SignatureScheme::default(), [WebhookKey::new("key from create")?])?;
-/// let store = SqliteStore::open("clockings.sqlite")?;
+/// let store = InMemorySink::default();
 /// let app = axum::Router::new().nest("/protime/clockings", router(verifier, ReceiverConfig::default(), Arc::new(store)));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// axum::serve(listener, app).await?;
@@ -349,12 +227,12 @@ async fn receive(State(state): State<ReceiverState>, delivery: VerifiedDelivery)
 /// # }
 /// ```
 pub fn router(verifier: Verifier, config: ReceiverConfig, sink: Arc<dyn DeliverySink>) -> Router {
+    let core = ReceiveCore::new(verifier, sink)
+        .with_invalid_delivery(config.invalid_delivery)
+        .with_content_type(config.content_type);
     let state = ReceiverState {
-        verification: VerificationState {
-            verifier,
-            config: Arc::new(config),
-        },
-        sink,
+        core,
+        config: Arc::new(config),
     };
     Router::new().route("/", post(receive)).with_state(state)
 }

@@ -32,6 +32,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName};
+use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -65,7 +66,7 @@ const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// scheme's [`KeyEncoding`].
 #[derive(Clone)]
 pub struct WebhookKey {
-    secret: String,
+    secret: SecretString,
 }
 
 impl WebhookKey {
@@ -74,8 +75,21 @@ impl WebhookKey {
     /// A key meant for [`KeyEncoding::Base64`] is decoded when a [`Verifier`] is built (or a
     /// key is added to one), where an invalid value fails with [`KeyError::InvalidBase64`].
     pub fn new(secret: impl Into<String>) -> Result<Self, KeyError> {
-        let secret = secret.into();
-        if secret.is_empty() {
+        Self::from_secret(SecretString::from(secret.into()))
+    }
+
+    /// Wraps a key already held as a [`SecretString`] (for example
+    /// `protime_client::CreatedWebhook::key`), exactly as given. Fails with
+    /// [`KeyError::Empty`] on an empty string.
+    ///
+    /// ```
+    /// use protime_webhooks::signature::{KeyError, WebhookKey};
+    /// let key = WebhookKey::from_secret(secrecy::SecretString::from(" k,ey ")).unwrap();
+    /// assert_eq!(key.expose_secret(), " k,ey "); // no trimming, no splitting
+    /// assert_eq!(WebhookKey::from_secret("".into()).unwrap_err(), KeyError::Empty);
+    /// ```
+    pub fn from_secret(secret: SecretString) -> Result<Self, KeyError> {
+        if secret.expose_secret().is_empty() {
             return Err(KeyError::Empty);
         }
         Ok(Self { secret })
@@ -83,7 +97,7 @@ impl WebhookKey {
 
     /// The key itself, for persisting it. Never log it.
     pub fn expose_secret(&self) -> &str {
-        &self.secret
+        self.secret.expose_secret()
     }
 
     /// A short, non-secret name for the key: the first 8 hex characters of the SHA-256 of the
@@ -92,7 +106,7 @@ impl WebhookKey {
     /// It reveals 32 bits of a hash of the key, which is harmless for a random key of
     /// reasonable length, and it may (rarely) collide between two keys.
     pub fn fingerprint(&self) -> String {
-        let digest: [u8; 32] = Sha256::digest(self.secret.as_bytes()).into();
+        let digest: [u8; 32] = Sha256::digest(self.secret.expose_secret().as_bytes()).into();
         let [a, b, c, d, ..] = digest;
         hex::encode([a, b, c, d])
     }
@@ -100,9 +114,9 @@ impl WebhookKey {
     /// The HMAC key bytes under `encoding`.
     fn key_bytes(&self, encoding: KeyEncoding) -> Result<SecretBytes, KeyError> {
         match encoding {
-            KeyEncoding::Utf8 => Ok(SecretBytes(self.secret.as_bytes().to_vec())),
+            KeyEncoding::Utf8 => Ok(SecretBytes(self.secret.expose_secret().as_bytes().to_vec())),
             KeyEncoding::Base64 => BASE64_LENIENT
-                .decode(self.secret.as_bytes())
+                .decode(self.secret.expose_secret().as_bytes())
                 .map(SecretBytes)
                 .map_err(|_| KeyError::InvalidBase64),
         }
@@ -118,12 +132,6 @@ impl fmt::Debug for WebhookKey {
 impl fmt::Display for WebhookKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
-    }
-}
-
-impl Drop for WebhookKey {
-    fn drop(&mut self) {
-        wipe(std::mem::take(&mut self.secret).into_bytes());
     }
 }
 
@@ -815,7 +823,7 @@ fn check_timestamp<'h>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Signing (tests and the local sandbox)
+// Signing: what a sender does (tests, the local sandbox, relays that re-sign)
 // ---------------------------------------------------------------------------------------------
 
 /// The headers a sender sets for `body` under `scheme`: the signature header and, for
@@ -825,7 +833,6 @@ fn check_timestamp<'h>(
 /// scheme's prefix.
 ///
 /// Fails like [`Verifier::new`] on an invalid base64 key or an invalid scheme.
-#[cfg(feature = "test-util")]
 pub fn sign(
     scheme: &SignatureScheme,
     key: &WebhookKey,
@@ -836,8 +843,7 @@ pub fn sign(
     signature_headers(scheme, key, body, timestamp)
 }
 
-/// [`sign`] with an explicit timestamp; compiled for the unit tests without `test-util`.
-#[cfg(any(test, feature = "test-util"))]
+/// [`sign`] with an explicit timestamp.
 fn signature_headers(
     scheme: &SignatureScheme,
     key: &WebhookKey,
@@ -1528,7 +1534,6 @@ mod tests {
         assert_traits::<WebhookKey>();
     }
 
-    #[cfg(feature = "test-util")]
     #[test]
     fn sign_round_trips() {
         let scheme = timestamp_scheme();

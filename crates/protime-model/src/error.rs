@@ -186,7 +186,21 @@ impl ValidationErrors {
         }
     }
 
-    pub(crate) fn single(error: ValidationError) -> Self {
+    /// A report of exactly one violation (for layers that check something the walker does
+    /// not see, such as a conversion from another type).
+    ///
+    /// ```
+    /// use protime_model::{ErrorCode, ValidationError, ValidationErrors};
+    /// let errors = ValidationErrors::single(ValidationError {
+    ///     pointer: "/data/id".into(),
+    ///     code: ErrorCode::JsonType,
+    ///     message: "expected an integer".into(),
+    ///     value: None,
+    ///     allowed: None,
+    /// });
+    /// assert_eq!(errors.len(), 1);
+    /// ```
+    pub fn single(error: ValidationError) -> Self {
         Self {
             errors: vec![error],
         }

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use protime_raw::types::{CollectionName, Webhook, WebhookCreateRequest, WebhookCreated};
 
-use super::error::Error;
-use super::filter::WebhookFilter;
-use super::{Idempotency, ProtimeClient, observed};
-use crate::signature::WebhookKey;
+use crate::error::Error;
+use crate::filter::WebhookFilter;
+use crate::{Idempotency, ProtimeClient, observed};
+use secrecy::SecretString;
 
 /// One `(collection,reference)` pair of `?externalReferences=`, e.g. `(people,@badge-number)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ impl ExternalReference {
     /// `(collection,reference)`.
     ///
     /// ```
-    /// use protime_webhooks::client::ExternalReference;
+    /// use protime_client::ExternalReference;
     /// let reference = ExternalReference::new("people", "@badge-number");
     /// assert_eq!((reference.collection.as_str(), reference.reference.as_str()), ("people", "@badge-number"));
     /// ```
@@ -39,8 +39,9 @@ impl ExternalReference {
 pub struct CreatedWebhook {
     /// The webhook id (from the body, or else from the `Location` header).
     pub id: String,
-    /// The private key that signs the deliveries (redacted in `Debug`).
-    pub key: WebhookKey,
+    /// The private key that signs the deliveries, exactly as returned (redacted in `Debug`;
+    /// hand it to `protime_webhooks::WebhookKey::from_secret`).
+    pub key: SecretString,
     /// When the webhook expires.
     pub valid_until: DateTime<Utc>,
     /// The `Location` header, when sent.
@@ -87,13 +88,13 @@ fn id_from_location(location: Option<&str>) -> Option<String> {
 
 impl ProtimeClient {
     /// Creates a webhook for `collection` that POSTs to `destination` (HTTPS; see
-    /// [`super::ProtimeClientBuilder::allow_insecure_destinations`]). The returned key signs
+    /// [`crate::ProtimeClientBuilder::allow_insecure_destinations`]). The returned key signs
     /// the deliveries and cannot be fetched again.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// use protime_raw::types::CollectionName;
-    /// use protime_webhooks::client::ExternalReference;
+    /// use protime_client::{ExposeSecret as _, ExternalReference};
     /// let created = client
     ///     .create_webhook("https://hooks.acme.example/protime", CollectionName::Clockings,
     ///         &[ExternalReference::new("people", "@badge-number")])
@@ -191,12 +192,15 @@ impl ProtimeClient {
                 status: Some(201),
                 message: "neither the body nor the Location header gives the webhook id".into(),
             })?;
-        let key = WebhookKey::new(created.key).map_err(|_| Error::InvalidResponse {
-            operation: "create_webhook",
-            status: Some(201),
-            message: "the webhook key in the response is empty".into(),
-        })?;
-        tracing::info!(%id, key = %key.fingerprint(), valid_until = %created.valid_until, "webhook created");
+        if created.key.is_empty() {
+            return Err(Error::InvalidResponse {
+                operation: "create_webhook",
+                status: Some(201),
+                message: "the webhook key in the response is empty".into(),
+            });
+        }
+        let key = SecretString::from(created.key);
+        tracing::info!(%id, valid_until = %created.valid_until, "webhook created");
         Ok(CreatedWebhook {
             id,
             key,
@@ -209,9 +213,9 @@ impl ProtimeClient {
     /// Protime ever pages this list.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// use protime_raw::types::WebhookStatus;
-    /// use protime_webhooks::client::WebhookFilter;
+    /// use protime_client::WebhookFilter;
     /// let disabled = client.list_webhooks(&WebhookFilter::default().status(WebhookStatus::Disabled)).await?;
     /// for webhook in &disabled {
     ///     println!("{} -> {} (valid until {})", webhook.id, webhook.destination_url, webhook.valid_until);
@@ -247,7 +251,7 @@ impl ProtimeClient {
     /// One webhook by id.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// let webhook = client.get_webhook("a7d8").await?;
     /// println!("{}: {}", webhook.id, webhook.status);
     /// # Ok(()) }
@@ -265,7 +269,7 @@ impl ProtimeClient {
     /// Deletes a webhook (a soft delete: deliveries stop). 200 and 204 both count as done.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// client.delete_webhook("a7d8").await?;
     /// # Ok(()) }
     /// ```

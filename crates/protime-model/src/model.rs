@@ -27,7 +27,7 @@ pub struct OutOfRange {
 /// a redelivery.
 ///
 /// ```
-/// use protime_webhooks::ChangeVersion;
+/// use protime_model::ChangeVersion;
 /// let older = ChangeVersion::new("0000090200004BD0000A").unwrap();
 /// let newer = ChangeVersion::new("0000090200004BD0000B").unwrap();
 /// assert!(older < newer);
@@ -126,7 +126,7 @@ positive_id!(
 /// `on(date) == date + day_offset days + wall_clock`; for 2880 that is offset 2 at 00:00.
 ///
 /// ```
-/// use protime_webhooks::MinuteOfDay;
+/// use protime_model::MinuteOfDay;
 /// let late = MinuteOfDay::new(1800).unwrap(); // 06:00 on the next day
 /// assert_eq!(late.day_offset(), 1);
 /// assert_eq!(late.wall_clock().to_string(), "06:00:00");
@@ -197,7 +197,7 @@ impl CalendarDate {
     /// Parses exactly `YYYY-MM-DD` (ASCII digits) naming a real date in years 1..=9999.
     ///
     /// ```
-    /// use protime_webhooks::CalendarDate;
+    /// use protime_model::CalendarDate;
     /// assert!(CalendarDate::parse("2024-02-29").is_some());
     /// assert!(CalendarDate::parse("2024-2-3").is_none());
     /// assert!(CalendarDate::parse("2023-02-29").is_none());

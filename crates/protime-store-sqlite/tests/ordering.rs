@@ -16,11 +16,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use protime_webhooks::store::SqliteStore;
-use protime_webhooks::{
-    ApplyOutcome, ChangeVersion, Clocking, ClockingChange, ClockingId, DeliverySink,
-    InMemoryTracker, Record, RecordOutcome, parse_delivery,
+use protime_model::{
+    ApplyOutcome, ChangeVersion, Clocking, ClockingChange, ClockingId, InMemoryTracker,
+    parse_delivery,
 };
+use protime_store_sqlite::SqliteStore;
+use protime_webhooks::sink::{Delivery, WebhookOrigin};
+use protime_webhooks::{DeliverySink, Receipt};
 use serde_json::{Map, Value, json};
 
 const CASES: u32 = 300;
@@ -241,11 +243,11 @@ fn deliveries(history: &[Change]) -> Result<Vec<(Vec<u8>, ClockingChange)>, Test
     Ok(deliveries)
 }
 
-fn record(delivery: &(Vec<u8>, ClockingChange)) -> Record {
-    Record::Change {
-        change: delivery.1.clone(),
-        raw_body: delivery.0.clone(),
-    }
+fn record(delivery: &(Vec<u8>, ClockingChange)) -> Delivery {
+    Delivery::webhook(
+        delivery.1.clone(),
+        WebhookOrigin::new(delivery.0.clone().into(), "k1"),
+    )
 }
 
 fn tracker_state(tracker: &InMemoryTracker) -> State {
@@ -304,9 +306,9 @@ fn check(
 
     // (a) The tracker, in arrival order with redeliveries.
     let mut tracker = InMemoryTracker::default();
-    let tracker_outcomes: Vec<RecordOutcome> = arrivals
+    let tracker_outcomes: Vec<Receipt> = arrivals
         .iter()
-        .map(|&i| RecordOutcome::Change(tracker.apply(&deliveries[i].1)))
+        .map(|&i| Receipt::Applied(tracker.apply(&deliveries[i].1)))
         .collect();
     prop_assert_eq!(&tracker_state(&tracker), &expected, "(a) tracker");
 
@@ -317,7 +319,7 @@ fn check(
     // when called, so they are group-committed and applied in call order, copies of one id
     // inside one transaction). Either way every outcome is the tracker's.
     let sequential = SqliteStore::open(dir.db("sequential")).unwrap();
-    let store_outcomes: Vec<RecordOutcome> = runtime.block_on(async {
+    let store_outcomes: Vec<Receipt> = runtime.block_on(async {
         let mut outcomes = Vec::with_capacity(arrivals.len());
         match feed {
             Feed::Awaited => {
@@ -353,7 +355,7 @@ fn check(
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
                 let store = concurrent.clone();
-                let records: Vec<Record> = arrivals
+                let records: Vec<Delivery> = arrivals
                     .iter()
                     .skip(task)
                     .step_by(TASKS)
@@ -389,7 +391,7 @@ fn check(
     let count = |outcome| {
         tracker_outcomes
             .iter()
-            .filter(|o| **o == RecordOutcome::Change(outcome))
+            .filter(|o| **o == Receipt::Applied(outcome))
             .count()
     };
     if count(ApplyOutcome::Duplicate) > 0 {
@@ -476,7 +478,10 @@ fn a_late_update_cannot_resurrect_a_soft_deleted_clocking() {
             let raw_body = body.to_vec();
             outcomes.push(
                 store
-                    .record(Record::Change { change, raw_body })
+                    .record(Delivery::webhook(
+                        change,
+                        WebhookOrigin::new(raw_body.into(), "k1"),
+                    ))
                     .await
                     .unwrap(),
             );
@@ -490,7 +495,7 @@ fn a_late_update_cannot_resurrect_a_soft_deleted_clocking() {
             ApplyOutcome::Stale,
             ApplyOutcome::Duplicate
         ]
-        .map(RecordOutcome::Change)
+        .map(Receipt::Applied)
     );
     assert!(store.clockings().unwrap().is_empty());
     let id = ClockingId::new(1050).unwrap();

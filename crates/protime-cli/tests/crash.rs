@@ -5,6 +5,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::panic,
     missing_docs
 )]
 
@@ -14,30 +15,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use protime_store_sqlite::SqliteStore;
 use protime_webhooks::signature::{SignatureScheme, WebhookKey, sign};
-use protime_webhooks::store::SqliteStore;
 use serde_json::json;
 
 const KEY: &str = "crash-test-key";
 
+/// Starts `protime receive` on a free port; returns it with its delivery URL, read from the
+/// line it prints once listening.
 fn start_receiver(db: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime-test-receiver"))
-        .args(["--mode", "sqlite", "--key", KEY, "--db"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args(["receive", "--port", "0", "--store"])
         .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .env("PROTIME_WEBHOOK_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("receiver did not start")
+    stderr.read_line(&mut line).unwrap();
+    // Keep draining, so the receiver's later log lines never hit a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("the receiver did not start: {line}"))
         .to_string();
-    (child, format!("http://{address}/"))
+    (child, url)
 }
 
 fn delivery(id: i64) -> Vec<u8> {

@@ -2,11 +2,13 @@
 //! a time), reused until shortly before `expires_in` runs out, refreshed once on a 401.
 
 use std::fmt;
+
+use secrecy::{ExposeSecret as _, SecretString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::error::Error;
+use crate::error::Error;
 
 /// Refresh this long before the token's announced expiry, so that a request never leaves
 /// with a token that expires in flight.
@@ -15,35 +17,51 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 macro_rules! secret {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq)]
-        pub struct $name(String);
+        #[derive(Clone)]
+        pub struct $name(SecretString);
 
         impl $name {
             /// Wraps the secret.
             ///
             /// ```
-            #[doc = concat!("use protime_webhooks::client::", stringify!($name), ";")]
+            #[doc = concat!("use protime_client::", stringify!($name), ";")]
             #[doc = concat!("let secret = ", stringify!($name), "::new(\"s3cr3t\");")]
             #[doc = concat!("assert_eq!(format!(\"{secret:?}\"), \"", stringify!($name), "(<redacted>)\");")]
             /// assert_eq!(secret.to_string(), "<redacted>");
             /// ```
             pub fn new(secret: impl Into<String>) -> Self {
-                Self(secret.into())
+                Self(SecretString::from(secret.into()))
             }
             /// The secret itself, for sending it or persisting it. Never log it.
             ///
             /// ```
-            #[doc = concat!("use protime_webhooks::client::", stringify!($name), ";")]
+            #[doc = concat!("use protime_client::", stringify!($name), ";")]
             #[doc = concat!("assert_eq!(", stringify!($name), "::new(\"s3cr3t\").expose_secret(), \"s3cr3t\");")]
             /// ```
             pub fn expose_secret(&self) -> &str {
-                &self.0
+                self.0.expose_secret()
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+
+        /// Compares the secrets (the token cache uses it to tell a rejected token from a
+        /// fresher one).
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.expose_secret() == other.expose_secret()
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl From<SecretString> for $name {
+            fn from(secret: SecretString) -> Self {
+                Self(secret)
             }
         }
 

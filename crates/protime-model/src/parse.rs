@@ -20,7 +20,7 @@ use crate::model::{
 /// and what is allowed. Unknown fields are ignored. Never panics.
 ///
 /// ```
-/// use protime_webhooks::{parse_delivery, ClockingChange, ErrorCode};
+/// use protime_model::{parse_delivery, ClockingChange, ErrorCode};
 ///
 /// let body = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0000090200004BD0000A",
 ///   "id":19250,"person":{"id":1},"date":"2026-01-15","timeOfDayInMinutes":510,"kind":"InOut"}}"#;
@@ -53,7 +53,7 @@ pub fn parse_delivery(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
 /// Validates an already-parsed JSON value as one clocking change (see [`parse_delivery`]).
 ///
 /// ```
-/// use protime_webhooks::parse_change_value;
+/// use protime_model::parse_change_value;
 /// let value = serde_json::json!({"changeType": "Delete",
 ///     "data": {"changeVersion": "0000090200004BD0000C", "id": 1001}});
 /// assert!(parse_change_value(&value).unwrap().removes_clocking());

@@ -1,6 +1,7 @@
-//! Lossless conversions between the validated model and the generated `protime-raw` types:
-//! `TryFrom<raw>` serializes the raw value and validates it with the walker behind
-//! [`crate::parse_delivery`]; `From<model>` cannot fail.
+//! Lossless conversions between the validated model (`protime-model`) and the generated
+//! `protime-raw` types: [`change_from_raw`] and [`clocking_from_raw`] serialize the raw value
+//! and validate it with the walker behind `protime_model::parse_delivery`; [`change_to_raw`]
+//! and [`clocking_to_raw`] cannot fail. (Free functions: both sides are other crates' types.)
 //!
 //! The raw types cannot represent everything a body can: an empty `activityLevels` array is
 //! dropped when a raw value is serialized, and `null`/`510.0` never reach them (serde rejects
@@ -12,11 +13,11 @@ use std::num::{NonZeroU32, NonZeroU64};
 use protime_raw::types as raw;
 use serde_json::Value;
 
-use crate::error::{ErrorCode, ValidationError, ValidationErrors};
-use crate::model::{
+use protime_model::{
     ActivityLevel, Clocking, ClockingChange, ClockingKind, ClockingStatus, ExternalReferences,
     Geolocation,
 };
+use protime_model::{ErrorCode, ValidationError, ValidationErrors};
 
 fn serialization_failure(error: &serde_json::Error) -> ValidationErrors {
     ValidationErrors::single(ValidationError {
@@ -28,25 +29,37 @@ fn serialization_failure(error: &serde_json::Error) -> ValidationErrors {
     })
 }
 
-impl TryFrom<raw::ClockingChange> for ClockingChange {
-    type Error = ValidationErrors;
-
-    /// Validates a generated change (for example a delta item) with the model's rules.
-    fn try_from(change: raw::ClockingChange) -> Result<Self, Self::Error> {
-        let value = serde_json::to_value(&change).map_err(|e| serialization_failure(&e))?;
-        crate::parse_change_value(&value)
-    }
+/// Validates a generated change (for example a delta item) with the model's rules.
+///
+/// ```
+/// use protime_client::convert::{change_from_raw, change_to_raw};
+/// let change = protime_model::parse_delivery(
+///     br#"{"changeType":"Delete","data":{"changeVersion":"0000090200004BD0000C","id":7}}"#,
+/// ).unwrap();
+/// let raw = change_to_raw(change.clone());
+/// assert_eq!(change_from_raw(raw).unwrap(), change);
+/// ```
+pub fn change_from_raw(change: raw::ClockingChange) -> Result<ClockingChange, ValidationErrors> {
+    let value = serde_json::to_value(&change).map_err(|e| serialization_failure(&e))?;
+    protime_model::parse_change_value(&value)
 }
 
-impl TryFrom<raw::Clocking> for Clocking {
-    type Error = ValidationErrors;
-
-    /// Validates a generated clocking (for example from a list page). Error pointers are
-    /// relative to a change envelope (`/data/...`), as for deliveries.
-    fn try_from(clocking: raw::Clocking) -> Result<Self, Self::Error> {
+/// Validates a generated clocking (for example from a list page). Error pointers are
+/// relative to a change envelope (`/data/...`), as for deliveries.
+///
+/// ```
+/// use protime_client::convert::{clocking_from_raw, clocking_to_raw};
+/// let body = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"A","id":7,
+///     "person":{"id":1},"date":"2026-01-15","timeOfDayInMinutes":480,"kind":"InOut"}}"#;
+/// let protime_model::ClockingChange::InsertOrUpdate(clocking) =
+///     protime_model::parse_delivery(body).unwrap() else { unreachable!() };
+/// assert_eq!(clocking_from_raw(clocking_to_raw(clocking.clone())).unwrap(), clocking);
+/// ```
+pub fn clocking_from_raw(clocking: raw::Clocking) -> Result<Clocking, ValidationErrors> {
+    {
         let data = serde_json::to_value(&clocking).map_err(|e| serialization_failure(&e))?;
         let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
-        match crate::parse_change_value(&envelope)? {
+        match protime_model::parse_change_value(&envelope)? {
             ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
             // The envelope above is always InsertOrUpdate.
             ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
@@ -125,10 +138,11 @@ fn raw_kind(
     }
 }
 
-impl From<Clocking> for raw::Clocking {
-    fn from(clocking: Clocking) -> Self {
+/// The generated form of a validated clocking.
+pub fn clocking_to_raw(clocking: Clocking) -> raw::Clocking {
+    {
         let (kind, reason, is_open, activity_levels) = raw_kind(clocking.kind);
-        Self {
+        raw::Clocking {
             change_version: Some(clocking.change_version.as_str().to_owned()),
             id: non_zero_id(clocking.id.get()),
             person: raw::PersonRef {
@@ -201,16 +215,17 @@ pub fn raw_deletion_data(change_version: String, id: NonZeroU64) -> raw::Clockin
     }
 }
 
-impl From<ClockingChange> for raw::ClockingChange {
-    fn from(change: ClockingChange) -> Self {
+/// The generated form of a validated change.
+pub fn change_to_raw(change: ClockingChange) -> raw::ClockingChange {
+    {
         match change {
-            ClockingChange::Delete { id, change_version } => Self {
+            ClockingChange::Delete { id, change_version } => raw::ClockingChange {
                 change_type: raw::ChangeType::Delete,
                 data: raw_deletion_data(change_version.as_str().to_owned(), non_zero_id(id.get())),
             },
-            ClockingChange::InsertOrUpdate(clocking) => Self {
+            ClockingChange::InsertOrUpdate(clocking) => raw::ClockingChange {
                 change_type: raw::ChangeType::InsertOrUpdate,
-                data: raw_change_data(raw::Clocking::from(clocking)),
+                data: raw_change_data(clocking_to_raw(clocking)),
             },
         }
     }

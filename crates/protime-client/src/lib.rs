@@ -1,12 +1,15 @@
-//! The ergonomic Protime client (feature `client`), on top of the generated `protime-raw`
-//! client and never editing it: client-credentials tokens, the mandatory User-Agent,
-//! retries, webhook subscriptions, clockings with `nextLink` paging, delta, and the
-//! subscription lifecycle ([`Subscription`]).
+//! The ergonomic Protime client, on top of the generated `protime-raw` client and never
+//! editing it: client-credentials tokens, the mandatory User-Agent, retries, webhook
+//! subscriptions, clockings with `nextLink` paging, delta, and conversions between the
+//! generated types and the validated `protime-model` types ([`convert`]).
+//!
+//! Keeping a subscription alive (create, sync into a store, rotate keys) composes this client
+//! with a receiver: that is `protime-webhooks`' `subscription` feature.
 //!
 //! ```no_run
-//! use protime_webhooks::client::{ClientSecret, Environment, ProtimeClient};
+//! use protime_client::{ClientSecret, Environment, ProtimeClient};
 //!
-//! # async fn run() -> Result<(), protime_webhooks::client::Error> {
+//! # async fn run() -> Result<(), protime_client::Error> {
 //! let client = ProtimeClient::builder()
 //!     .tenant("acme", Environment::Production)
 //!     .client_credentials("my-client-id", ClientSecret::new("…"), ProtimeClient::WEBHOOK_SCOPES)
@@ -24,9 +27,9 @@
 
 mod auth;
 mod clockings;
+pub mod convert;
 mod error;
 mod filter;
-mod lifecycle;
 mod retry;
 mod webhooks;
 
@@ -36,11 +39,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use auth::{AccessToken, ClientSecret};
-pub use clockings::{DeltaChanges, DeltaSnapshot, DeltaToken};
+pub use clockings::{ClockingPage, DeltaChanges, DeltaSnapshot, DeltaToken};
 pub use error::{ApiErrorBody, Error};
 pub use filter::{ClockingsFilter, WebhookFilter};
-pub use lifecycle::{ReinitializeReport, Subscription, SubscriptionState};
+/// The validated model this client returns.
+pub use protime_model as model;
 pub use retry::RetryPolicy;
+/// The one secret type of the protime crates (tokens, client secrets, webhook keys).
+pub use secrecy::{ExposeSecret, SecretString};
 pub use webhooks::{CreatedWebhook, ExternalReference};
 
 use auth::{Credentials, SharedTokens, TokenSource};
@@ -67,7 +73,7 @@ impl Environment {
     /// The API base URL of a tenant.
     ///
     /// ```
-    /// use protime_webhooks::client::Environment;
+    /// use protime_client::Environment;
     /// assert_eq!(Environment::Sandbox.base_url("acme"), "https://acme.myprotimesandbox.eu");
     /// ```
     pub fn base_url(self, tenant: &str) -> String {
@@ -77,7 +83,7 @@ impl Environment {
     /// The documented token URL of a tenant.
     ///
     /// ```
-    /// use protime_webhooks::client::Environment;
+    /// use protime_client::Environment;
     /// assert_eq!(
     ///     Environment::Production.token_url("acme"),
     ///     "https://authentication.myprotime.eu/tenants/acme/connect/token"
@@ -113,14 +119,14 @@ impl ProtimeClientBuilder {
     /// A tenant in an environment: sets the API base URL and the token URL.
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, Environment, ProtimeClient};
+    /// use protime_client::{AccessToken, Environment, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .tenant("acme", Environment::Sandbox)
     ///     .static_token(AccessToken::new("t"))
     ///     .user_agent("Svc/1.0 (Acme)")
     ///     .build()?;
     /// assert_eq!(client.base_url(), "https://acme.myprotimesandbox.eu");
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn tenant(mut self, tenant: &str, environment: Environment) -> Self {
         self.base_url = Some(environment.base_url(tenant));
@@ -131,14 +137,14 @@ impl ProtimeClientBuilder {
     /// Any API base URL (scheme and host, e.g. a local sandbox `http://127.0.0.1:8080`).
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_client::{AccessToken, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .base_url("http://127.0.0.1:9/")
     ///     .static_token(AccessToken::new("t"))
     ///     .user_agent("Svc/1.0 (Acme)")
     ///     .build()?;
     /// assert_eq!(client.base_url(), "http://127.0.0.1:9"); // trailing `/` trimmed
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
@@ -148,7 +154,7 @@ impl ProtimeClientBuilder {
     /// Any token URL (for the client-credentials grant).
     ///
     /// ```
-    /// use protime_webhooks::client::{ClientSecret, Error, ProtimeClient};
+    /// use protime_client::{ClientSecret, Error, ProtimeClient};
     /// let builder = || {
     ///     ProtimeClient::builder()
     ///         .base_url("http://127.0.0.1:9")
@@ -167,14 +173,14 @@ impl ProtimeClientBuilder {
     /// Authenticate with the OAuth2 client-credentials grant.
     ///
     /// ```
-    /// use protime_webhooks::client::{ClientSecret, Environment, ProtimeClient};
+    /// use protime_client::{ClientSecret, Environment, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .tenant("acme", Environment::Production)
     ///     .client_credentials("my-client-id", ClientSecret::new("…"), ["connector-protimeapi-clockings.read"])
     ///     .user_agent("Svc/1.0 (Acme)")
     ///     .build()?;
     /// assert_eq!(client.token_requests(), 0); // the first token is fetched on the first call
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn client_credentials<S: Into<String>>(
         mut self,
@@ -193,14 +199,14 @@ impl ProtimeClientBuilder {
     /// Authenticate with a token obtained elsewhere (never refreshed).
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_client::{AccessToken, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .base_url("http://127.0.0.1:9")
     ///     .static_token(AccessToken::new("eyJ…"))
     ///     .user_agent("Svc/1.0 (Acme)")
     ///     .build()?;
     /// assert_eq!(client.token_requests(), 0);
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn static_token(mut self, token: AccessToken) -> Self {
         self.auth = Some(Auth::Static(token));
@@ -211,7 +217,7 @@ impl ProtimeClientBuilder {
     /// `PeopleSyncService/v1 (Acme Corp)`.
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, Error, ProtimeClient};
+    /// use protime_client::{AccessToken, Error, ProtimeClient};
     /// let with = |user_agent: &str| {
     ///     ProtimeClient::builder()
     ///         .base_url("http://127.0.0.1:9")
@@ -231,7 +237,7 @@ impl ProtimeClientBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_client::{AccessToken, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .base_url("http://127.0.0.1:9")
     ///     .static_token(AccessToken::new("t"))
@@ -249,7 +255,7 @@ impl ProtimeClientBuilder {
     /// The retry policy (default [`RetryPolicy::default`]).
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, ProtimeClient, RetryPolicy};
+    /// use protime_client::{AccessToken, ProtimeClient, RetryPolicy};
     /// let client = ProtimeClient::builder()
     ///     .base_url("http://127.0.0.1:9")
     ///     .static_token(AccessToken::new("t"))
@@ -257,7 +263,7 @@ impl ProtimeClientBuilder {
     ///     .retry_policy(RetryPolicy::none())
     ///     .build()?;
     /// assert!(format!("{client:?}").contains("max_attempts: 1"));
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
@@ -268,7 +274,7 @@ impl ProtimeClientBuilder {
     ///
     /// ```
     /// use protime_raw::types::CollectionName;
-    /// use protime_webhooks::client::{AccessToken, Error, ProtimeClient};
+    /// use protime_client::{AccessToken, Error, ProtimeClient};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Error> {
     /// let builder = || {
@@ -293,7 +299,7 @@ impl ProtimeClientBuilder {
     /// User-Agent, a missing base URL or authentication, or a bad URL.
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, Error, ProtimeClient};
+    /// use protime_client::{AccessToken, Error, ProtimeClient};
     /// let missing_user_agent = ProtimeClient::builder()
     ///     .base_url("http://127.0.0.1:9")
     ///     .static_token(AccessToken::new("t"))
@@ -500,14 +506,14 @@ impl ProtimeClient {
     /// A builder; a User-Agent, a base URL (or tenant) and authentication are required.
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_client::{AccessToken, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .base_url("http://127.0.0.1:9")
     ///     .static_token(AccessToken::new("t"))
     ///     .user_agent("Svc/1.0 (Acme)")
     ///     .build()?;
     /// assert_eq!(client.base_url(), "http://127.0.0.1:9");
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn builder() -> ProtimeClientBuilder {
         ProtimeClientBuilder {
@@ -526,7 +532,7 @@ impl ProtimeClient {
     /// add the current token; call [`Self::ensure_token`] first.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), Box<dyn std::error::Error>> {
     /// client.ensure_token().await?;
     /// let webhook = client.raw().get_webhook().id("a7d8").send().await?.into_inner();
     /// println!("{}: {}", webhook.id, webhook.status);
@@ -539,7 +545,7 @@ impl ProtimeClient {
     /// Fetches a token if none is cached (or it is about to expire).
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// // Fail fast at startup on wrong credentials or scopes:
     /// if let Err(error) = client.ensure_token().await {
     ///     eprintln!("cannot authenticate (auth error: {}): {error}", error.is_auth());
@@ -554,7 +560,7 @@ impl ProtimeClient {
     /// How many token requests this client has sent (tokens are cached and shared).
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// // With client credentials: one token request, then the cached token.
     /// client.ensure_token().await?;
     /// client.ensure_token().await?;
@@ -568,14 +574,14 @@ impl ProtimeClient {
     /// The API base URL.
     ///
     /// ```
-    /// use protime_webhooks::client::{AccessToken, Environment, ProtimeClient};
+    /// use protime_client::{AccessToken, Environment, ProtimeClient};
     /// let client = ProtimeClient::builder()
     ///     .tenant("acme", Environment::Production)
     ///     .static_token(AccessToken::new("t"))
     ///     .user_agent("Svc/1.0 (Acme)")
     ///     .build()?;
     /// assert_eq!(client.base_url(), "https://acme.myprotime.eu");
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn base_url(&self) -> &str {
         &self.inner.base_url

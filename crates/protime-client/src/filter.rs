@@ -3,12 +3,12 @@
 use chrono::{Months, NaiveDate};
 use protime_raw::types::{ClockingKind, CollectionName, WebhookStatus};
 
-use super::error::Error;
+use crate::error::Error;
 
 /// Filter of `GET /webhooks`: by status and/or collection.
 ///
 /// ```
-/// use protime_webhooks::client::WebhookFilter;
+/// use protime_client::WebhookFilter;
 /// use protime_raw::types::{CollectionName, WebhookStatus};
 /// let filter = WebhookFilter::default().status(WebhookStatus::Disabled).collection(CollectionName::Clockings);
 /// assert_eq!(filter.expression().as_deref(), Some("status eq 'Disabled' and collectionName eq 'clockings'"));
@@ -26,7 +26,7 @@ impl WebhookFilter {
     ///
     /// ```
     /// use protime_raw::types::WebhookStatus;
-    /// use protime_webhooks::client::WebhookFilter;
+    /// use protime_client::WebhookFilter;
     /// let filter = WebhookFilter::default().status(WebhookStatus::Enabled);
     /// assert_eq!(filter.expression().as_deref(), Some("status eq 'Enabled'"));
     /// ```
@@ -39,7 +39,7 @@ impl WebhookFilter {
     ///
     /// ```
     /// use protime_raw::types::CollectionName;
-    /// use protime_webhooks::client::WebhookFilter;
+    /// use protime_client::WebhookFilter;
     /// let filter = WebhookFilter::default().collection(CollectionName::Clockings);
     /// assert_eq!(filter.expression().as_deref(), Some("collectionName eq 'clockings'"));
     /// ```
@@ -54,7 +54,7 @@ impl WebhookFilter {
     ///
     /// ```
     /// use protime_raw::types::CollectionName;
-    /// use protime_webhooks::client::WebhookFilter;
+    /// use protime_client::WebhookFilter;
     /// let filter = WebhookFilter::default().collection(CollectionName::Clockings).collection_identifier("collection");
     /// assert_eq!(filter.expression().as_deref(), Some("collection eq 'clockings'"));
     /// ```
@@ -66,7 +66,7 @@ impl WebhookFilter {
     /// The filter expression, or `None` for no filter.
     ///
     /// ```
-    /// use protime_webhooks::client::WebhookFilter;
+    /// use protime_client::WebhookFilter;
     /// assert_eq!(WebhookFilter::default().expression(), None);
     /// ```
     pub fn expression(&self) -> Option<String> {
@@ -90,7 +90,7 @@ impl WebhookFilter {
 ///
 /// ```
 /// use chrono::NaiveDate;
-/// use protime_webhooks::client::ClockingsFilter;
+/// use protime_client::ClockingsFilter;
 /// use protime_raw::types::ClockingKind;
 ///
 /// let day = |d| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
@@ -113,7 +113,7 @@ impl ClockingsFilter {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use protime_webhooks::client::{ClockingsFilter, Error};
+    /// use protime_client::{ClockingsFilter, Error};
     /// let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
     /// assert!(ClockingsFilter::between(day(1, 1), day(12, 31)).is_ok());
     /// assert!(matches!(ClockingsFilter::between(day(2, 1), day(1, 1)), Err(Error::InvalidFilter(_))));
@@ -145,11 +145,11 @@ impl ClockingsFilter {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
     /// let filter = ClockingsFilter::between(day, day)?.person(42);
     /// assert!(filter.expression().ends_with(" and person in (42)"));
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn person(mut self, id: i64) -> Self {
         self.persons.push(id);
@@ -160,11 +160,11 @@ impl ClockingsFilter {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
     /// let filter = ClockingsFilter::between(day, day)?.person(1).persons([2, 3]);
     /// assert!(filter.expression().ends_with(" and person in (1, 2, 3)"));
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn persons(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
         self.persons.extend(ids);
@@ -176,11 +176,11 @@ impl ClockingsFilter {
     /// ```
     /// use chrono::NaiveDate;
     /// use protime_raw::types::ClockingKind;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
     /// let filter = ClockingsFilter::between(day, day)?.kind(ClockingKind::InOut);
     /// assert!(filter.expression().ends_with(" and kind eq 'InOut'"));
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn kind(mut self, kind: ClockingKind) -> Self {
         self.kind = Some(kind);
@@ -191,10 +191,10 @@ impl ClockingsFilter {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
     /// assert_eq!(ClockingsFilter::between(from, to)?.from(), from);
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn from(&self) -> NaiveDate {
         self.from
@@ -204,10 +204,10 @@ impl ClockingsFilter {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
     /// assert_eq!(ClockingsFilter::between(from, to)?.to(), to);
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn to(&self) -> NaiveDate {
         self.to
@@ -217,10 +217,10 @@ impl ClockingsFilter {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap());
     /// assert_eq!(ClockingsFilter::between(from, to)?.expression(), "date ge '2026-01-01' and date le '2026-03-31'");
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn expression(&self) -> String {
         let mut expression = format!(

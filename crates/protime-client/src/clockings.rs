@@ -4,11 +4,11 @@
 use futures_util::{Stream, StreamExt as _};
 use protime_raw::types as raw;
 
-use super::error::Error;
-use super::filter::ClockingsFilter;
-use super::{Idempotency, ProtimeClient};
-use crate::error::ValidationErrors;
-use crate::model::{Clocking, ClockingChange};
+use crate::error::Error;
+use crate::filter::ClockingsFilter;
+use crate::{Idempotency, ProtimeClient};
+use protime_model::ValidationErrors;
+use protime_model::{Clocking, ClockingChange};
 
 /// Where the next delta request goes: the opaque `deltaLink` Protime returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +20,7 @@ impl DeltaToken {
     /// A token from a stored `deltaLink`.
     ///
     /// ```
-    /// use protime_webhooks::client::DeltaToken;
+    /// use protime_client::DeltaToken;
     /// let stored = "/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1";
     /// assert_eq!(DeltaToken::from_link(stored).link(), stored);
     /// ```
@@ -31,7 +31,7 @@ impl DeltaToken {
     /// The `deltaLink`, to store between runs.
     ///
     /// ```
-    /// use protime_webhooks::client::DeltaToken;
+    /// use protime_client::DeltaToken;
     /// let token = DeltaToken::from_link("/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1");
     /// let stored = token.link().to_owned(); // persist between runs
     /// assert_eq!(DeltaToken::from_link(stored), token);
@@ -53,6 +53,18 @@ pub struct DeltaSnapshot {
     pub token: DeltaToken,
 }
 
+/// One page of a clockings list, validated item by item.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClockingPage {
+    /// Page number, from 0.
+    pub number: u64,
+    /// The items that passed validation, in the order Protime sent them.
+    pub clockings: Vec<Clocking>,
+    /// Items that failed validation, with why (kept, not dropped silently).
+    pub invalid: Vec<ValidationErrors>,
+}
+
 /// Changes since a delta token.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -69,13 +81,6 @@ enum Page {
     First,
     Link(String),
     Done,
-}
-
-fn validated(clocking: raw::Clocking) -> Result<Clocking, Error> {
-    Clocking::try_from(clocking).map_err(|errors| Error::InvalidItem {
-        operation: "list_clockings",
-        errors,
-    })
 }
 
 impl ProtimeClient {
@@ -102,13 +107,14 @@ impl ProtimeClient {
 
     /// Every clocking of `filter`, page after page: follows `nextLink` (host-relative) until
     /// it is absent; an empty page does not end the list. Each item is validated; an invalid
-    /// one is yielded as [`Error::InvalidItem`] and the stream goes on. A request error is
-    /// yielded once and ends the stream.
+    /// one is yielded as [`Error::InvalidItem`] (after the valid items of its page) and the
+    /// stream goes on. A request error is yielded once and ends the stream. See
+    /// [`Self::clocking_pages`] for whole pages.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// use futures_util::StreamExt as _;
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// use protime_client::ClockingsFilter;
     /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
     /// let filter = ClockingsFilter::between(day(1, 1), day(3, 31))?;
     /// let mut clockings = std::pin::pin!(client.clockings(&filter));
@@ -121,7 +127,47 @@ impl ProtimeClient {
         &'a self,
         filter: &'a ClockingsFilter,
     ) -> impl Stream<Item = Result<Clocking, Error>> + Send + 'a {
-        futures_util::stream::unfold(Page::First, move |page| async move {
+        self.clocking_pages(filter).flat_map(|page| {
+            let items: Vec<Result<Clocking, Error>> = match page {
+                Err(error) => vec![Err(error)],
+                Ok(page) => page
+                    .clockings
+                    .into_iter()
+                    .map(Ok)
+                    .chain(page.invalid.into_iter().map(|errors| {
+                        Err(Error::InvalidItem {
+                            operation: "list_clockings",
+                            errors,
+                        })
+                    }))
+                    .collect(),
+            };
+            futures_util::stream::iter(items)
+        })
+    }
+
+    /// Every clocking of `filter`, one page at a time (the unit a sync writes in one
+    /// transaction): follows `nextLink` until it is absent; an empty page does not end the
+    /// list. Memory holds one page. A request error is yielded once and ends the stream.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use futures_util::StreamExt as _;
+    /// use protime_client::ClockingsFilter;
+    /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    /// let filter = ClockingsFilter::between(day(1, 1), day(3, 31))?;
+    /// let mut pages = std::pin::pin!(client.clocking_pages(&filter));
+    /// while let Some(page) = pages.next().await {
+    ///     let page = page?;
+    ///     println!("page {}: {} clockings, {} invalid", page.number, page.clockings.len(), page.invalid.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn clocking_pages<'a>(
+        &'a self,
+        filter: &'a ClockingsFilter,
+    ) -> impl Stream<Item = Result<ClockingPage, Error>> + Send + 'a {
+        futures_util::stream::unfold((Page::First, 0_u64), move |(page, number)| async move {
             let fetched = match page {
                 Page::Done => return None,
                 Page::First => self.first_clockings_page(filter, false).await,
@@ -131,20 +177,32 @@ impl ProtimeClient {
                 }
             };
             Some(match fetched {
-                Err(error) => (vec![Err(error)], Page::Done),
+                Err(error) => (Err(error), (Page::Done, number)),
                 Ok(list) => {
                     let next = list.next_link.map_or(Page::Done, Page::Link);
-                    (list.value.into_iter().map(validated).collect(), next)
+                    let mut clockings = Vec::with_capacity(list.value.len());
+                    let mut invalid = Vec::new();
+                    for item in list.value {
+                        match crate::convert::clocking_from_raw(item) {
+                            Ok(clocking) => clockings.push(clocking),
+                            Err(errors) => invalid.push(errors),
+                        }
+                    }
+                    let page = ClockingPage {
+                        number,
+                        clockings,
+                        invalid,
+                    };
+                    (Ok(page), (next, number + 1))
                 }
             })
         })
-        .flat_map(futures_util::stream::iter)
     }
 
     /// One clocking by id, validated.
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// let clocking = client.get_clocking(12345).await?;
     /// println!("{} on {}", clocking.id, clocking.date);
     /// # Ok(()) }
@@ -158,7 +216,7 @@ impl ProtimeClient {
             )
             .await?
             .into_inner();
-        Clocking::try_from(clocking).map_err(|errors| Error::InvalidItem {
+        crate::convert::clocking_from_raw(clocking).map_err(|errors| Error::InvalidItem {
             operation: "get_clocking",
             errors,
         })
@@ -168,8 +226,8 @@ impl ProtimeClient {
     /// and the `deltaLink` of the last page for [`Self::delta`].
     ///
     /// ```no_run
-    /// # async fn run(client: protime_webhooks::client::ProtimeClient) -> Result<(), protime_webhooks::client::Error> {
-    /// use protime_webhooks::client::ClockingsFilter;
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use protime_client::ClockingsFilter;
     /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
     /// let snapshot = client.delta_initial_load(&ClockingsFilter::between(day(1, 1), day(12, 31))?).await?;
     /// println!("{} clockings, {} invalid", snapshot.clockings.len(), snapshot.invalid.len());
@@ -185,7 +243,7 @@ impl ProtimeClient {
         let mut invalid = Vec::new();
         loop {
             for item in page.value {
-                match Clocking::try_from(item.clone()) {
+                match crate::convert::clocking_from_raw(item.clone()) {
                     Ok(clocking) => clockings.push(clocking),
                     Err(errors) => invalid.push((item, errors)),
                 }
@@ -216,7 +274,7 @@ impl ProtimeClient {
     /// delta gives [`Error::DeltaExpired`]: run a new initial load.
     ///
     /// ```no_run
-    /// # use protime_webhooks::client::{ClockingsFilter, DeltaToken, Error, ProtimeClient};
+    /// # use protime_client::{ClockingsFilter, DeltaToken, Error, ProtimeClient};
     /// # async fn run(client: ProtimeClient, filter: ClockingsFilter, token: DeltaToken) -> Result<(), Error> {
     /// let next = match client.delta(&token).await {
     ///     Ok(delta) => {
@@ -234,7 +292,7 @@ impl ProtimeClient {
         let mut changes = Vec::new();
         let mut invalid = Vec::new();
         for item in page.value {
-            match ClockingChange::try_from(item.clone()) {
+            match crate::convert::change_from_raw(item.clone()) {
                 Ok(change) => changes.push(change),
                 Err(errors) => invalid.push((item, errors)),
             }

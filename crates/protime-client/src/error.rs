@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::error::ValidationErrors;
+use protime_model::ValidationErrors;
 
 /// Protime's documented error body, decoded: `{"error": {"code", "message", "reasons"}}`, or
 /// a bare `{"validationErrors": [...]}` for model validation failures.
@@ -139,9 +139,6 @@ pub enum Error {
         /// The refused URL.
         url: String,
     },
-    /// The sink (e.g. the SQLite store) could not store a synced clocking.
-    #[error("the initial sync could not store a clocking: {0}")]
-    Sink(#[source] crate::sink::SinkError),
     /// A filter that Protime would refuse, caught before sending.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
@@ -151,7 +148,7 @@ impl Error {
     /// The HTTP status Protime answered with, when the error comes from a response.
     ///
     /// ```
-    /// use protime_webhooks::client::{ApiErrorBody, Error};
+    /// use protime_client::{ApiErrorBody, Error};
     /// let not_found = Error::Api { operation: "get_webhook", status: 404, body: ApiErrorBody::default() };
     /// assert_eq!(not_found.status(), Some(404));
     /// assert_eq!(Error::DeltaExpired.status(), Some(410));
@@ -171,7 +168,7 @@ impl Error {
     /// Whether the error means the credentials or scopes are wrong (401 or 403).
     ///
     /// ```
-    /// use protime_webhooks::client::{ApiErrorBody, Error};
+    /// use protime_client::{ApiErrorBody, Error};
     /// let forbidden = Error::Api { operation: "list_clockings", status: 403, body: ApiErrorBody::default() };
     /// assert!(forbidden.is_auth());
     /// assert!(Error::Token { status: Some(401), message: "invalid_client".into() }.is_auth());

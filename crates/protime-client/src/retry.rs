@@ -38,7 +38,7 @@ impl RetryPolicy {
     /// No retries at all.
     ///
     /// ```
-    /// use protime_webhooks::client::RetryPolicy;
+    /// use protime_client::RetryPolicy;
     /// assert_eq!(RetryPolicy::none().max_attempts, 1);
     /// ```
     pub fn none() -> Self {
@@ -51,7 +51,7 @@ impl RetryPolicy {
     /// Sets [`Self::max_attempts`] (at least 1).
     ///
     /// ```
-    /// use protime_webhooks::client::RetryPolicy;
+    /// use protime_client::RetryPolicy;
     /// assert_eq!(RetryPolicy::default().with_max_attempts(3).max_attempts, 3);
     /// assert_eq!(RetryPolicy::default().with_max_attempts(0).max_attempts, 1);
     /// ```
@@ -64,7 +64,7 @@ impl RetryPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protime_webhooks::client::RetryPolicy;
+    /// use protime_client::RetryPolicy;
     /// let policy = RetryPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(5));
     /// assert_eq!((policy.initial_backoff, policy.max_backoff), (Duration::from_millis(100), Duration::from_secs(5)));
     /// ```
@@ -78,7 +78,7 @@ impl RetryPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protime_webhooks::client::RetryPolicy;
+    /// use protime_client::RetryPolicy;
     /// let policy = RetryPolicy::default().with_max_elapsed(Duration::from_secs(30));
     /// assert_eq!(policy.max_elapsed, Duration::from_secs(30));
     /// ```

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use crate::model::{ChangeVersion, Clocking, ClockingChange, ClockingId};
 
-/// What applying one change did.
+/// What applying one change did. A closed set (newer, equal, older), so it is not
+/// `#[non_exhaustive]`: match it exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ApplyOutcome {
     /// The change was newer than anything seen for its id and is now the current state.
     Applied,
@@ -45,7 +45,7 @@ pub fn decide(current: Option<&ChangeVersion>, incoming: &ChangeVersion) -> Appl
 /// Current state of clockings, kept in memory; last writer wins by `changeVersion`.
 ///
 /// ```
-/// use protime_webhooks::{parse_delivery, ApplyOutcome, InMemoryTracker};
+/// use protime_model::{parse_delivery, ApplyOutcome, InMemoryTracker};
 ///
 /// let newer = parse_delivery(br#"{"changeType":"Delete","data":{"changeVersion":"B","id":7}}"#).unwrap();
 /// let older = parse_delivery(br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"A","id":7,
@@ -90,6 +90,11 @@ impl InMemoryTracker {
     /// The clocking with this id, if it currently exists.
     pub fn get(&self, id: ClockingId) -> Option<&Clocking> {
         self.entries.get(&id).and_then(|e| e.clocking.as_ref())
+    }
+
+    /// What is tracked for this id (its last version, and the clocking unless deleted).
+    pub fn tracked(&self, id: ClockingId) -> Option<&TrackedVersion> {
+        self.entries.get(&id)
     }
 
     /// The last applied version for this id, including deletions.

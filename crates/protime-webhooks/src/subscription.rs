@@ -9,21 +9,43 @@
 //! whichever arrives last cannot overwrite a newer state. Only then is the old webhook
 //! deleted and its key retired.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use protime_raw::types::{CollectionName, WebhookStatus};
 
-use super::ProtimeClient;
-use super::error::Error;
-use super::filter::ClockingsFilter;
-use super::webhooks::ExternalReference;
-use crate::model::ClockingChange;
-use crate::signature::Verifier;
-use crate::sink::{DeliverySink, Record, RecordOutcome};
-use crate::tracker::ApplyOutcome;
+use protime_client::{ClockingsFilter, ExternalReference, ProtimeClient};
+use protime_model::ordering::ApplyOutcome;
+
+use crate::signature::{KeyError, Verifier, WebhookKey};
+use crate::sink::{Delivery, DeliverySink, Receipt, SinkError, SinkFuture, SyncOrigin};
+
+/// Why a subscription step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Protime (or the network) failed; see the client error for status and body.
+    #[error(transparent)]
+    Client(#[from] protime_client::Error),
+    /// The sink could not store a synced clocking.
+    #[error("the initial sync could not store a clocking: {0}")]
+    Sink(#[source] SinkError),
+    /// The key Protime returned for the new webhook cannot be used by the verifier.
+    #[error("the new webhook's key cannot be used: {0}")]
+    Key(#[source] KeyError),
+}
+
+impl Error {
+    /// The HTTP status Protime answered with, when the error comes from a response.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Client(error) => error.status(),
+            _ => None,
+        }
+    }
+}
 
 /// The webhook a subscription currently uses. Persist it (the key is persisted separately,
 /// as a secret) to resume after a restart.
@@ -45,7 +67,7 @@ pub struct ReinitializeReport {
     pub state: SubscriptionState,
     /// The new webhook's private key (redacted in `Debug`). Protime returns it only once:
     /// persist it now, so that a restarted receiver can verify the deliveries.
-    pub key: crate::signature::WebhookKey,
+    pub key: WebhookKey,
     /// Clockings read by the full sync.
     pub synced: u64,
     /// Of those, how many changed the local state.
@@ -62,10 +84,10 @@ pub struct ReinitializeReport {
 /// A clockings subscription that re-initializes itself before it lapses.
 ///
 /// ```no_run
-/// # async fn run(client: protime_webhooks::client::ProtimeClient, verifier: protime_webhooks::Verifier,
-/// #              store: protime_webhooks::SqliteStore, filter: protime_webhooks::client::ClockingsFilter)
-/// #              -> Result<(), protime_webhooks::client::Error> {
-/// use protime_webhooks::client::Subscription;
+/// # async fn run(client: protime_client::ProtimeClient, verifier: protime_webhooks::Verifier,
+/// #              store: protime_webhooks::InMemorySink, filter: protime_client::ClockingsFilter)
+/// #              -> Result<(), protime_webhooks::subscription::Error> {
+/// use protime_webhooks::subscription::Subscription;
 /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier.clone());
 /// // Call this periodically (e.g. every few minutes):
 /// if subscription.needs_reinitialization().await? {
@@ -82,6 +104,7 @@ pub struct Subscription {
     verifier: Verifier,
     lead_time: Duration,
     state: Mutex<Option<SubscriptionState>>,
+    progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -94,12 +117,88 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
-/// What the initial sync saw.
-struct SyncCounts {
-    synced: u64,
-    applied: u64,
-    not_newer: u64,
-    invalid: u64,
+/// Progress of a full sync, reported after each committed page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncProgress {
+    /// Pages committed.
+    pub pages: u64,
+    /// Valid clockings read and committed.
+    pub synced: u64,
+    /// Of those, how many changed the local state.
+    pub applied: u64,
+    /// Of those, how many were older than (or equal to) what the sink had.
+    pub not_newer: u64,
+    /// Items that failed validation (each is also logged).
+    pub invalid: u64,
+}
+
+/// Called with the running totals after each committed page.
+pub type ProgressFn = Arc<dyn Fn(SyncProgress) + Send + Sync>;
+
+/// The full sync of `filter` into `sink`: page by page, each page one
+/// [`DeliverySink::record_batch`] (one transaction in a durable sink), the next page fetched
+/// while the current one commits. Memory holds two pages at most, whatever the tenant size.
+/// Items are tagged [`Origin::Sync`](crate::sink::Origin::Sync) with `run` and their page.
+///
+/// ```no_run
+/// # async fn run(client: protime_client::ProtimeClient, filter: protime_client::ClockingsFilter)
+/// #              -> Result<(), protime_webhooks::subscription::Error> {
+/// use protime_webhooks::subscription::sync;
+/// let sink = protime_webhooks::InMemorySink::default();
+/// let totals = sync(&client, &filter, &sink, "manual sync", None).await?;
+/// println!("{} clockings in {} pages, {} applied", totals.synced, totals.pages, totals.applied);
+/// # Ok(()) }
+/// ```
+pub async fn sync(
+    client: &ProtimeClient,
+    filter: &ClockingsFilter,
+    sink: &dyn DeliverySink,
+    run: &str,
+    progress: Option<&ProgressFn>,
+) -> Result<SyncProgress, Error> {
+    let mut totals = SyncProgress::default();
+    let mut pages = std::pin::pin!(client.clocking_pages(filter));
+    let mut committing: Option<SinkFuture<'_, Vec<Result<Receipt, SinkError>>>> = None;
+    loop {
+        // Fetch the next page while the previous one commits.
+        let (next, committed) = match committing.take() {
+            Some(commit) => {
+                let (next, committed) = futures_util::future::join(pages.next(), commit).await;
+                (next, Some(committed))
+            }
+            None => (pages.next().await, None),
+        };
+        if let Some(receipts) = committed {
+            for receipt in receipts {
+                match receipt.map_err(Error::Sink)? {
+                    Receipt::Applied(ApplyOutcome::Applied) | Receipt::Appended => {
+                        totals.applied += 1;
+                    }
+                    _ => totals.not_newer += 1,
+                }
+                totals.synced += 1;
+            }
+            totals.pages += 1;
+            if let Some(progress) = progress {
+                progress(totals);
+            }
+        }
+        let Some(page) = next else {
+            return Ok(totals);
+        };
+        let page = page?;
+        for errors in &page.invalid {
+            totals.invalid += 1;
+            tracing::warn!(page = page.number, %errors, "sync: invalid clocking skipped");
+        }
+        let deliveries = page
+            .clockings
+            .into_iter()
+            .map(|clocking| Delivery::synced(clocking, SyncOrigin::new(run, page.number)))
+            .collect();
+        committing = Some(sink.record_batch(deliveries));
+    }
 }
 
 impl Subscription {
@@ -110,15 +209,15 @@ impl Subscription {
     /// into `verifier` (share it with the receiver: clones share keys).
     ///
     /// ```
-    /// use protime_webhooks::client::Subscription;
-    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_webhooks::subscription::Subscription;
+    /// # use protime_client::{AccessToken, ProtimeClient};
     /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
     /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
     /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
     /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
     /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier.clone());
     /// assert!(subscription.state().is_none()); // no webhook yet: the first reinitialize creates it
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn new(client: ProtimeClient, destination: impl Into<String>, verifier: Verifier) -> Self {
         Self {
@@ -129,6 +228,7 @@ impl Subscription {
             verifier,
             lead_time: Self::DEFAULT_LEAD_TIME,
             state: Mutex::new(None),
+            progress: None,
         }
     }
 
@@ -136,10 +236,10 @@ impl Subscription {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protime_webhooks::client::{Error, Subscription, SubscriptionState};
+    /// use protime_webhooks::subscription::{Error, Subscription, SubscriptionState};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Error> {
-    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_client::{AccessToken, ProtimeClient};
     /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
     /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
     /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
@@ -161,18 +261,39 @@ impl Subscription {
         self
     }
 
+    /// Reports the sync's running totals after each committed page (e.g. to a progress bar).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protime_webhooks::subscription::Subscription;
+    /// # use protime_client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
+    ///     .with_progress(Arc::new(|p| eprintln!("{} clockings in {} pages", p.synced, p.pages)));
+    /// # Ok::<(), protime_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// External references to request on the webhook.
     ///
     /// ```
-    /// use protime_webhooks::client::{ExternalReference, Subscription};
-    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_client::ExternalReference;
+    /// use protime_webhooks::subscription::Subscription;
+    /// # use protime_client::{AccessToken, ProtimeClient};
     /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
     /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
     /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
     /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
     /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
     ///     .with_external_references(vec![ExternalReference::new("people", "@badge-number")]);
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     #[must_use]
     pub fn with_external_references(mut self, references: Vec<ExternalReference>) -> Self {
@@ -183,9 +304,9 @@ impl Subscription {
     /// Continue with a webhook created earlier (its key must already be in the verifier).
     ///
     /// ```
-    /// use protime_webhooks::client::{Subscription, SubscriptionState};
+    /// use protime_webhooks::subscription::{Subscription, SubscriptionState};
     /// use protime_webhooks::signature::WebhookKey;
-    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_client::{AccessToken, ProtimeClient};
     /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
     /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
     /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
@@ -201,7 +322,7 @@ impl Subscription {
     /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
     ///     .resume(state.clone());
     /// assert_eq!(subscription.state(), Some(state));
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     #[must_use]
     pub fn resume(self, state: SubscriptionState) -> Self {
@@ -218,8 +339,8 @@ impl Subscription {
     /// The current webhook, if any.
     ///
     /// ```no_run
-    /// # async fn run(subscription: protime_webhooks::client::Subscription, filter: protime_webhooks::client::ClockingsFilter,
-    /// #              sink: protime_webhooks::InMemorySink) -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(subscription: protime_webhooks::subscription::Subscription, filter: protime_client::ClockingsFilter,
+    /// #              sink: protime_webhooks::InMemorySink) -> Result<(), protime_webhooks::subscription::Error> {
     /// subscription.reinitialize(&filter, &sink).await?;
     /// if let Some(state) = subscription.state() {
     ///     // Persist it (and the key, as a secret) to resume after a restart.
@@ -235,8 +356,8 @@ impl Subscription {
     ///
     /// ```
     /// use chrono::TimeDelta;
-    /// use protime_webhooks::client::{Subscription, SubscriptionState};
-    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// use protime_webhooks::subscription::{Subscription, SubscriptionState};
+    /// # use protime_client::{AccessToken, ProtimeClient};
     /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
     /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
     /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
@@ -250,7 +371,7 @@ impl Subscription {
     /// assert_eq!(subscription.time_left(state.valid_until), None); // no webhook yet
     /// let subscription = subscription.resume(state.clone());
     /// assert_eq!(subscription.time_left(state.valid_until - TimeDelta::hours(2)), Some(TimeDelta::hours(2)));
-    /// # Ok::<(), protime_webhooks::client::Error>(())
+    /// # Ok::<(), protime_client::Error>(())
     /// ```
     pub fn time_left(&self, now: DateTime<Utc>) -> Option<chrono::TimeDelta> {
         self.state().map(|s| s.valid_until - now)
@@ -261,10 +382,10 @@ impl Subscription {
     /// lead time.
     ///
     /// ```
-    /// use protime_webhooks::client::{Error, Subscription};
+    /// use protime_webhooks::subscription::{Error, Subscription};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Error> {
-    /// # use protime_webhooks::client::{AccessToken, ProtimeClient};
+    /// # use protime_client::{AccessToken, ProtimeClient};
     /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
     /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
     /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
@@ -289,43 +410,8 @@ impl Subscription {
                 Ok(true)
             }
             Err(error) if error.status() == Some(404) => Ok(true),
-            Err(error) => Err(error),
+            Err(error) => Err(error.into()),
         }
-    }
-
-    /// The full sync of `filter` into `sink`, item by item.
-    async fn initial_sync(
-        &self,
-        filter: &ClockingsFilter,
-        sink: &dyn DeliverySink,
-    ) -> Result<SyncCounts, Error> {
-        let mut counts = SyncCounts {
-            synced: 0,
-            applied: 0,
-            not_newer: 0,
-            invalid: 0,
-        };
-        let mut clockings = std::pin::pin!(self.client.clockings(filter));
-        while let Some(item) = clockings.next().await {
-            let clocking = match item {
-                Ok(clocking) => clocking,
-                Err(Error::InvalidItem { errors, .. }) => {
-                    counts.invalid += 1;
-                    tracing::warn!(%errors, "initial sync: invalid clocking skipped");
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            counts.synced += 1;
-            let change = ClockingChange::InsertOrUpdate(clocking);
-            let raw_body = serde_json::to_vec(&change).unwrap_or_default();
-            match sink.record(Record::Change { change, raw_body }).await {
-                Ok(RecordOutcome::Change(ApplyOutcome::Applied)) => counts.applied += 1,
-                Ok(_) => counts.not_newer += 1,
-                Err(error) => return Err(Error::Sink(error)),
-            }
-        }
-        Ok(counts)
     }
 
     /// Creates a new webhook, adds its key to the verifier, runs the full sync of `filter`
@@ -334,8 +420,8 @@ impl Subscription {
     /// key stay in place.
     ///
     /// ```no_run
-    /// # async fn run(subscription: protime_webhooks::client::Subscription, filter: protime_webhooks::client::ClockingsFilter)
-    /// #              -> Result<(), protime_webhooks::client::Error> {
+    /// # async fn run(subscription: protime_webhooks::subscription::Subscription, filter: protime_client::ClockingsFilter)
+    /// #              -> Result<(), protime_webhooks::subscription::Error> {
     /// let sink = protime_webhooks::InMemorySink::default(); // or the receiver's SqliteStore
     /// let report = subscription.reinitialize(&filter, &sink).await?;
     /// println!("synced {}, applied {}, previous deleted: {}", report.synced, report.applied, report.previous_deleted);
@@ -355,17 +441,17 @@ impl Subscription {
                 &self.external_references,
             )
             .await?;
-        let fingerprint = created.key.fingerprint();
-        self.verifier
-            .add_key(created.key.clone())
-            .map_err(|e| Error::Config(format!("the new webhook key cannot be used: {e}")))?;
+        let key = WebhookKey::from_secret(created.key).map_err(Error::Key)?;
+        let fingerprint = key.fingerprint();
+        self.verifier.add_key(key.clone()).map_err(Error::Key)?;
         let state = SubscriptionState {
             webhook_id: created.id.clone(),
             valid_until: created.valid_until,
             key_fingerprint: fingerprint,
         };
 
-        let counts = match self.initial_sync(filter, sink).await {
+        let run = format!("webhook {}", state.webhook_id);
+        let counts = match sync(&self.client, filter, sink, &run, self.progress.as_ref()).await {
             Ok(counts) => counts,
             Err(error) => {
                 // Without a complete sync the new webhook must not become the current one:
@@ -377,11 +463,12 @@ impl Subscription {
                 return Err(error);
             }
         };
-        let SyncCounts {
+        let SyncProgress {
             synced,
             applied,
             not_newer,
             invalid,
+            ..
         } = counts;
 
         let mut previous_deleted = false;
@@ -401,7 +488,7 @@ impl Subscription {
         tracing::info!(webhook = %state.webhook_id, synced, applied, not_newer, invalid, "subscription re-initialized");
         Ok(ReinitializeReport {
             state,
-            key: created.key,
+            key,
             synced,
             applied,
             not_newer,

@@ -11,9 +11,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const TYPICAL: &[u8] =
-    include_bytes!("../../../tests/fixtures/clocking-changes/valid/inout-all-fields.json");
-const SCHEMA: &str = include_str!("../../../schemas/clocking-change.schema.json");
+const TYPICAL: &[u8] = include_bytes!("../fixtures/clocking-changes/valid/inout-all-fields.json");
+const SCHEMA: &str = include_str!("../../schemas/clocking-change.schema.json");
 
 fn validation(c: &mut Criterion) {
     let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
@@ -22,7 +21,7 @@ fn validation(c: &mut Criterion) {
         .build(&schema)
         .unwrap();
     // Sanity: all three accept the body, so they do comparable work.
-    assert!(protime_webhooks::parse_delivery(TYPICAL).is_ok());
+    assert!(protime_model::parse_delivery(TYPICAL).is_ok());
     assert!(serde_json::from_slice::<protime_raw::types::ClockingChange>(TYPICAL).is_ok());
     assert!(validator.is_valid(&serde_json::from_slice(TYPICAL).unwrap()));
 
@@ -34,7 +33,7 @@ fn validation(c: &mut Criterion) {
         })
     });
     group.bench_function("b_parse_delivery", |b| {
-        b.iter(|| protime_webhooks::parse_delivery(black_box(TYPICAL)).unwrap())
+        b.iter(|| protime_model::parse_delivery(black_box(TYPICAL)).unwrap())
     });
     // The two halves of (c), to explain its cost.
     group.bench_function("c1_value_only", |b| {

@@ -1,0 +1,56 @@
+//! The validated Protime clockings model — the pure floor of the protime crates: no HTTP,
+//! no async runtime, no SQL. Use it alone where you only need to read deliveries (a queue
+//! consumer, a serverless function), or through `protime-client` / `protime-webhooks`.
+//!
+//! Protime POSTs each change of a clocking to your endpoint as
+//! `{"changeType": "InsertOrUpdate" | "Delete", "data": {…}}`. The generated
+//! `protime-raw` types accept anything with the right JSON types; this crate turns a
+//! delivery body into a [`ClockingChange`] that cannot be invalid — minutes within
+//! `-1440..=2880`, a strict `YYYY-MM-DD` date, a `Reason` clocking that always has a
+//! reason, an `Activity` clocking that always has levels — or into [`ValidationErrors`]
+//! listing every violation with a JSON Pointer and a stable [`ErrorCode`].
+//!
+//! ```
+//! use protime_model::{parse_delivery, ClockingChange, ClockingKind};
+//!
+//! let body = br#"{"changeType":"InsertOrUpdate","data":{
+//!     "changeVersion":"0000090200004BD0000A","id":19250,"person":{"id":1},
+//!     "date":"2026-01-15","timeOfDayInMinutes":1800,"kind":"Reason","reason":{"id":12}}}"#;
+//! match parse_delivery(body) {
+//!     Ok(ClockingChange::InsertOrUpdate(clocking)) => {
+//!         assert!(matches!(clocking.kind, ClockingKind::Reason { .. }));
+//!         assert_eq!(clocking.time_of_day.day_offset(), 1); // 06:00 on the next day
+//!     }
+//!     Ok(ClockingChange::Delete { id, .. }) => println!("deleted {id}"),
+//!     Err(errors) => eprintln!("{errors}"),
+//! }
+//! ```
+//!
+//! The [`ordering`] module holds the one rule every store applies: last writer wins per
+//! clocking id by `changeVersion`, compared byte by byte.
+//!
+//! The same rules are published as JSON Schema 2020-12 by the `protime-schema` crate
+//! (`schemas/clocking-change.schema.json`); a property test proves both agree. The rules are
+//! listed in `docs/validation-rules.md`.
+//!
+//! # Features
+//! - `schema` (off by default): implements `schemars::JsonSchema` for the model types.
+
+mod error;
+mod fast_path;
+mod model;
+pub mod ordering;
+mod parse;
+#[cfg(feature = "schema")]
+mod schema;
+mod wire;
+
+pub use error::{Allowed, ErrorCode, ValidationError, ValidationErrors};
+pub use model::{
+    ActivityDefinitionId, ActivityDefinitionRef, ActivityLevel, ActivityLevelNumber,
+    ActivityLevels, CalendarDate, ChangeType, ChangeVersion, Clocking, ClockingChange, ClockingId,
+    ClockingKind, ClockingStatus, ExternalReferences, Geolocation, Latitude, Longitude,
+    MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
+};
+pub use ordering::{ApplyOutcome, InMemoryTracker, TrackedVersion, decide};
+pub use parse::{parse_change_value, parse_delivery};

@@ -1,0 +1,411 @@
+//! The embedded SQLite backend of the `protime-webhooks` sink contract: a
+//! [`DeliverySink`] and [`SinkRead`] in one file, no server.
+//!
+//! [`SqliteStore`] keeps, in one SQLite file:
+//!
+//! - `clocking_state`: the current state, one row per clocking id, last writer wins by
+//!   `changeVersion` (`protime_model::decide`, byte order — SQLite's `BINARY` collation and
+//!   Rust's `str` order agree); deletions leave a tombstone so an older update that arrives
+//!   late cannot resurrect the clocking;
+//! - `change_log`: every authentic valid webhook delivery, redeliveries and stale ones
+//!   included, with the body exactly as received; and every synced clocking that was
+//!   applied, with the sync run and page (no body is made up for it). Append-only. Its
+//!   applied entries, in `seq` order, are the change feed ([`SinkRead::changes`]);
+//! - `dead_letters`: every authentic delivery that failed validation, with its errors.
+//!
+//! # Durability
+//!
+//! The receiver acknowledges a delivery (2xx) once [`SqliteStore::record`] resolves, and
+//! Protime does not send it again. So `record` resolves only after the transaction holding
+//! the delivery has committed with `journal_mode=WAL` and `synchronous=FULL`: SQLite syncs
+//! the write-ahead log to disk on every commit, so an acknowledged delivery survives a power
+//! loss or an OS crash, not only a process kill ([`Durability::ProcessCrash`] trades that
+//! for speed).
+//!
+//! # Group commit
+//!
+//! One writer thread owns the write connection. `record` and `record_batch` queue a job on
+//! a channel; the writer takes the first queued job, adds whatever else is queued (up to
+//! 4,096 deliveries; one `record_batch` is never split), applies them all in one
+//! transaction, commits — one `fsync` for the whole group — and only then answers every
+//! waiter. If the group cannot be committed, every waiter gets the error and nothing of it
+//! is acknowledged. A sync writes each page with one `record_batch`.
+//!
+//! ```no_run
+//! use protime_model::{parse_delivery, ApplyOutcome};
+//! use protime_webhooks::sink::{Delivery, Receipt, WebhookOrigin};
+//! use protime_store_sqlite::SqliteStore;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqliteStore::open("clockings.sqlite3")?;
+//! let body = br#"{"changeType":"Delete","data":{"changeVersion":"0000090200004BD0000C","id":7}}"#;
+//! let change = parse_delivery(body)?;
+//! let origin = WebhookOrigin::new(bytes::Bytes::from_static(body), "eaa2ba0c");
+//! let receipt = store.record_blocking(Delivery::webhook(change, origin))?;
+//! assert_eq!(receipt, Receipt::Applied(ApplyOutcome::Applied));
+//! assert!(store.clocking_blocking(protime_model::ClockingId::new(7)?)?.is_none());
+//! store.close()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod apply;
+mod error;
+mod read;
+mod schema;
+mod writer;
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
+use std::thread::JoinHandle;
+
+use protime_model::{ChangeVersion, Clocking, ClockingId};
+use protime_webhooks::sink::{
+    ClockingState, Delivery, DeliverySink, FeedCursor, FeedPage, Receipt, SinkError, SinkFuture,
+    SinkRead,
+};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use error::StoreError;
+pub use read::{DeadLetter, StoreStats};
+
+use writer::{Counters, Job, Outcome, Reply};
+
+/// Read connections kept open between reads.
+const MAX_IDLE_READERS: usize = 4;
+
+/// The durable SQLite store; see the [crate documentation](crate).
+///
+/// Cheap to clone (clones share the writer thread and the read connections). The writer
+/// thread stops when the last clone is dropped, after committing what was queued;
+/// [`SqliteStore::close`] stops it and waits.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` once [`SqliteStore::close`] ran.
+    jobs: RwLock<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an acknowledged (committed) delivery survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is synced on every commit, so a commit survives a power
+    /// loss or an OS crash. The default.
+    #[default]
+    PowerLoss,
+    /// `synchronous=NORMAL`: a commit survives a crash or kill of the process, but the last
+    /// commits before a power loss or OS crash may be lost (and Protime would not redeliver
+    /// them: they were acknowledged). Faster, because commits do not wait for the disk.
+    ProcessCrash,
+}
+
+fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
+    conn.busy_timeout(read::BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unsupported {
+            what: format!("journal_mode is {mode}, WAL is required (is this an on-disk file?)"),
+        });
+    }
+    // FULL: the WAL is synced on every commit, so a commit survives power loss (see the
+    // crate documentation); NORMAL only when the caller chose that trade-off.
+    let synchronous = match durability {
+        Durability::PowerLoss => "FULL",
+        Durability::ProcessCrash => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single push/pop/take: poisoning cannot leave a half-done
+    // update behind.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn single(mut outcomes: Vec<Outcome>) -> Outcome {
+    outcomes.pop().unwrap_or(Err(StoreError::Closed))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`: WAL journal, `synchronous=FULL`, a
+    /// busy timeout; creates, migrates or checks the schema (`PRAGMA user_version`; a newer
+    /// version is refused) and starts the writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// [`Self::open`] with a chosen [`Durability`].
+    ///
+    /// ```no_run
+    /// use protime_store_sqlite::{Durability, SqliteStore};
+    /// let store = SqliteStore::open_with("clockings.sqlite", Durability::ProcessCrash)?;
+    /// # Ok::<(), protime_store_sqlite::StoreError>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open(&path)?;
+        configure_writer(&writer, durability)?;
+        schema::migrate(&mut writer)?;
+        // Fail now, not on the first read, if a read connection cannot be opened.
+        let reader = read::open_reader(&path)?;
+
+        let (sender, receiver) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let writer_counters = Arc::clone(&counters);
+        let handle = std::thread::Builder::new()
+            .name("protime-sqlite-writer".into())
+            .spawn(move || writer::run_writer(writer, &receiver, &writer_counters))?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                jobs: RwLock::new(Some(sender)),
+                writer: Mutex::new(Some(handle)),
+                readers: Mutex::new(vec![reader]),
+                counters,
+            }),
+        })
+    }
+
+    /// The file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Whether [`Self::close`] was called (on any clone).
+    pub fn is_closed(&self) -> bool {
+        self.inner
+            .jobs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Stores one delivery; resolves once the transaction holding it has committed.
+    ///
+    /// The delivery is queued when `record` is called, not when the future is first polled:
+    /// deliveries queued by one caller are applied in the order of its calls, and dropping
+    /// the future does not withdraw the delivery (it is committed all the same).
+    pub fn record(
+        &self,
+        delivery: Delivery,
+    ) -> impl Future<Output = Result<Receipt, StoreError>> + Send + 'static {
+        let batch = self.record_batch(vec![delivery]);
+        async move { single(batch.await) }
+    }
+
+    /// Stores a batch in one transaction (never split, never mixed with another job's
+    /// failure); resolves with one outcome per delivery, in order, once it has committed.
+    pub fn record_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> impl Future<Output = Vec<Result<Receipt, StoreError>>> + Send + 'static {
+        let count = deliveries.len();
+        let (sender, receiver) = oneshot::channel();
+        let queued = self.submit(deliveries, Reply::Async(sender));
+        async move {
+            if queued.is_err() {
+                return closed_outcomes(count);
+            }
+            receiver.await.unwrap_or_else(|_| closed_outcomes(count))
+        }
+    }
+
+    /// [`Self::record`] for callers that are not async: blocks the calling thread until the
+    /// delivery is committed. Do not call it from an async task (it would block the
+    /// executor's thread); use [`Self::record`] there.
+    pub fn record_blocking(&self, delivery: Delivery) -> Result<Receipt, StoreError> {
+        let (sender, receiver) = mpsc::sync_channel(1);
+        self.submit(vec![delivery], Reply::Blocking(sender))?;
+        single(receiver.recv().map_err(|_| StoreError::Closed)?)
+    }
+
+    /// Queues a job; the only failure is a closed store.
+    fn submit(&self, deliveries: Vec<Delivery>, reply: Reply) -> Result<(), StoreError> {
+        let jobs = self
+            .inner
+            .jobs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+        sender
+            .send(Job { deliveries, reply })
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Closes the store for every clone: later `record` calls fail with
+    /// [`StoreError::Closed`]; deliveries queued before are committed and answered. Waits
+    /// until the writer thread has finished (blocking: call it from a blocking context).
+    /// Reads keep working.
+    pub fn close(self) -> Result<(), StoreError> {
+        let sender = self
+            .inner
+            .jobs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(sender);
+        let handle = lock(&self.inner.writer).take();
+        match handle {
+            Some(handle) => handle.join().map_err(|_| StoreError::WriterPanicked),
+            None => Ok(()),
+        }
+    }
+
+    /// Every clocking that currently exists, by id (loads them all: prefer
+    /// [`SinkRead::list`] for large stores).
+    pub fn clockings(&self) -> Result<Vec<Clocking>, StoreError> {
+        self.read(|conn| read::list(conn, None, usize::MAX))
+    }
+
+    /// The clocking with this id, if it currently exists (blocking read).
+    pub fn clocking_blocking(&self, id: ClockingId) -> Result<Option<Clocking>, StoreError> {
+        self.read(|conn| read::clocking(conn, id))
+    }
+
+    /// Every tracked id with the version of its last applied change and whether that change
+    /// removed the clocking (a tombstone), by id.
+    pub fn tracked_versions(&self) -> Result<Vec<(ClockingId, ChangeVersion, bool)>, StoreError> {
+        self.read(|conn| read::tracked_versions(conn))
+    }
+
+    /// Number of change-log entries (every webhook delivery stored, redeliveries included,
+    /// and every applied synced clocking).
+    pub fn change_log_len(&self) -> Result<u64, StoreError> {
+        self.read(|conn| read::change_log_len(conn))
+    }
+
+    /// Every dead letter, in arrival order.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.read(|conn| read::dead_letters(conn))
+    }
+
+    /// Counts of what the store holds (one consistent snapshot; counting scans the tables).
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = self.read(read::stats)?;
+        stats.batches = self.inner.counters.batches.load(Ordering::Relaxed);
+        stats.largest_batch = self.inner.counters.largest_batch.load(Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    /// Runs `f` on an idle read connection (or a new one), then keeps it for later reads.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = lock(&self.inner.readers).pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => read::open_reader(&self.inner.path)?,
+        };
+        let result = f(&mut conn);
+        let mut readers = lock(&self.inner.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// A read for the async read side: on tokio's blocking pool when a runtime is there
+    /// (a read is short but synchronous), inline otherwise.
+    fn read_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> SinkFuture<'_, Result<T, SinkError>> {
+        let store = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Box::pin(async move {
+                match runtime.spawn_blocking(move || store.read(f)).await {
+                    Ok(result) => result.map_err(SinkError::from),
+                    Err(join) => {
+                        Err(SinkError::unavailable("the read task failed").with_source(join))
+                    }
+                }
+            }),
+            Err(_) => Box::pin(std::future::ready(store.read(f).map_err(SinkError::from))),
+        }
+    }
+}
+
+fn closed_outcomes(count: usize) -> Vec<Outcome> {
+    (0..count).map(|_| Err(StoreError::Closed)).collect()
+}
+
+impl DeliverySink for SqliteStore {
+    fn record(&self, delivery: Delivery) -> SinkFuture<'_, Result<Receipt, SinkError>> {
+        let stored = SqliteStore::record(self, delivery);
+        Box::pin(async move { stored.await.map_err(SinkError::from) })
+    }
+
+    fn record_batch(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> SinkFuture<'_, Vec<Result<Receipt, SinkError>>> {
+        let stored = SqliteStore::record_batch(self, deliveries);
+        Box::pin(async move {
+            stored
+                .await
+                .into_iter()
+                .map(|outcome| outcome.map_err(SinkError::from))
+                .collect()
+        })
+    }
+}
+
+impl SinkRead for SqliteStore {
+    fn clocking(&self, id: ClockingId) -> SinkFuture<'_, Result<Option<Clocking>, SinkError>> {
+        self.read_async(move |conn| read::clocking(conn, id))
+    }
+
+    fn state(&self, id: ClockingId) -> SinkFuture<'_, Result<Option<ClockingState>, SinkError>> {
+        self.read_async(move |conn| read::state(conn, id))
+    }
+
+    fn list(
+        &self,
+        after: Option<ClockingId>,
+        limit: usize,
+    ) -> SinkFuture<'_, Result<Vec<Clocking>, SinkError>> {
+        self.read_async(move |conn| read::list(conn, after, limit))
+    }
+
+    fn changes(
+        &self,
+        after: FeedCursor,
+        limit: usize,
+    ) -> SinkFuture<'_, Result<FeedPage, SinkError>> {
+        self.read_async(move |conn| read::changes(conn, after, limit))
+    }
+}
+
+// The receiver shares one store between tasks.
+const _: () = {
+    const fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<SqliteStore>();
+};
+
+#[cfg(test)]
+mod tests;

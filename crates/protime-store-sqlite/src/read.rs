@@ -1,0 +1,284 @@
+//! Reads: the current state, lists by id, the change feed, dead letters and counts, each on
+//! a read connection of its own (WAL readers do not block the writer, nor it them).
+
+use std::path::Path;
+use std::time::Duration;
+
+use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId};
+use protime_webhooks::sink::{ClockingState, FeedCursor, FeedEntry, FeedPage};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
+use serde_json::Value;
+
+use crate::StoreError;
+use crate::apply::stored_version;
+
+/// How long a connection waits for a lock held by another connection (another process
+/// writing the same file, or a checkpoint) before failing with `SQLITE_BUSY`.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A dead letter as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// Position in the `dead_letters` table (increasing in arrival order).
+    pub seq: i64,
+    /// When the delivery was received, RFC 3339 in UTC.
+    pub received_at: String,
+    /// The body exactly as received.
+    pub raw_body: Vec<u8>,
+    /// The violations, `protime_model::ValidationErrors` serialized as a JSON array.
+    pub errors_json: String,
+    /// Fingerprint of the key that verified it (absent for dead letters stored before
+    /// schema version 2).
+    pub key_fingerprint: Option<String>,
+}
+
+/// Counts of what the store holds, and of the writer's work since this store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Change-log entries that were applied.
+    pub applied: u64,
+    /// Change-log entries that were redeliveries of an applied version.
+    pub duplicates: u64,
+    /// Change-log entries older than the version already applied.
+    pub stale: u64,
+    /// Dead letters stored.
+    pub dead_letters: u64,
+    /// Clockings that currently exist.
+    pub clockings: u64,
+    /// Ids whose last applied change removed the clocking.
+    pub tombstones: u64,
+    /// Transactions committed by the writer since the store was opened (not persisted).
+    pub batches: u64,
+    /// Most deliveries committed in one transaction since the store was opened (not
+    /// persisted).
+    pub largest_batch: u64,
+}
+
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Reads only: a read-write handle (so it works whatever the state of the -shm file),
+    // made unable to write.
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+/// Parses `clocking_json` back through the validator, as the `data` of an `InsertOrUpdate`.
+fn stored_clocking(id: i64, json: Option<&str>) -> Result<Clocking, StoreError> {
+    let json = json.ok_or_else(|| {
+        StoreError::corrupt(format!(
+            "clocking_state, id {id}: live row without clocking_json"
+        ))
+    })?;
+    let data: Value = serde_json::from_str(json).map_err(|e| {
+        StoreError::corrupt(format!(
+            "clocking_state, id {id}: clocking_json is not JSON: {e}"
+        ))
+    })?;
+    let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
+    match protime_model::parse_change_value(&envelope) {
+        Ok(ClockingChange::InsertOrUpdate(clocking)) if clocking.id.get() == id => Ok(clocking),
+        Ok(change) => Err(StoreError::corrupt(format!(
+            "clocking_state, id {id}: clocking_json holds clocking {}",
+            change.id()
+        ))),
+        Err(errors) => Err(StoreError::corrupt(format!(
+            "clocking_state, id {id}: clocking_json is not a valid clocking: {errors}"
+        ))),
+    }
+}
+
+fn to_count(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::corrupt(format!("negative count {n}")))
+}
+
+fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
+    let n: i64 = conn.prepare_cached(sql)?.query_row([], |row| row.get(0))?;
+    to_count(n)
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn clocking(conn: &Connection, id: ClockingId) -> Result<Option<Clocking>, StoreError> {
+    let json = conn
+        .prepare_cached("SELECT clocking_json FROM clocking_state WHERE id = ?1 AND deleted = 0")?
+        .query_row([id.get()], |row| row.get::<_, Option<String>>(0))
+        .optional()?;
+    json.map(|json| stored_clocking(id.get(), json.as_deref()))
+        .transpose()
+}
+
+pub(crate) fn state(
+    conn: &Connection,
+    id: ClockingId,
+) -> Result<Option<ClockingState>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT change_version, deleted, clocking_json FROM clocking_state WHERE id = ?1",
+        )?
+        .query_row([id.get()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(version, deleted, json)| {
+        let version = stored_version(id.get(), version)?;
+        let clocking = if deleted {
+            None
+        } else {
+            Some(stored_clocking(id.get(), json.as_deref())?)
+        };
+        Ok(ClockingState::new(version, clocking))
+    })
+    .transpose()
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    after: Option<ClockingId>,
+    limit: usize,
+) -> Result<Vec<Clocking>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, clocking_json FROM clocking_state WHERE deleted = 0 AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement.query_map(
+        rusqlite::params![after.map_or(0, ClockingId::get), limit_param(limit)],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?)),
+    )?;
+    let mut clockings = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        clockings.push(stored_clocking(id, json.as_deref())?);
+    }
+    Ok(clockings)
+}
+
+/// Applied change-log entries after `after`. One writer commits in `seq` order, so a
+/// reader can never pass an entry that commits later.
+pub(crate) fn changes(
+    conn: &Connection,
+    after: FeedCursor,
+    limit: usize,
+) -> Result<FeedPage, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, origin, received_at, raw_body, change_json FROM change_log
+         WHERE outcome = 'applied' AND seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let after_seq = i64::try_from(after.0).unwrap_or(i64::MAX);
+    let rows = statement.query_map(rusqlite::params![after_seq, limit_param(limit)], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, Option<Vec<u8>>>(3)?,
+            row.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (seq, origin, received_at, raw_body, change_json) = row?;
+        let corrupt = |what: &str| StoreError::corrupt(format!("change_log, seq {seq}: {what}"));
+        let bytes = match (&raw_body, &change_json) {
+            (Some(body), _) => body.as_slice(),
+            (None, Some(json)) => json.as_bytes(),
+            (None, None) => return Err(corrupt("neither raw_body nor change_json")),
+        };
+        let change = protime_model::parse_delivery(bytes)
+            .map_err(|errors| corrupt(&format!("the stored change is not valid: {errors}")))?;
+        let origin = match origin.as_str() {
+            "webhook" => "webhook",
+            "sync" => "sync",
+            other => return Err(corrupt(&format!("unknown origin {other:?}"))),
+        };
+        let received_at = chrono::DateTime::parse_from_rfc3339(&received_at)
+            .map_err(|e| corrupt(&format!("received_at: {e}")))?
+            .with_timezone(&chrono::Utc);
+        let cursor = FeedCursor(u64::try_from(seq).map_err(|_| corrupt("negative seq"))?);
+        entries.push(FeedEntry::new(cursor, change, origin, received_at));
+    }
+    Ok(FeedPage::new(entries, after))
+}
+
+pub(crate) fn tracked_versions(
+    conn: &Connection,
+) -> Result<Vec<(ClockingId, ChangeVersion, bool)>, StoreError> {
+    let mut statement =
+        conn.prepare_cached("SELECT id, change_version, deleted FROM clocking_state ORDER BY id")?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, bool>(2)?,
+        ))
+    })?;
+    let mut versions = Vec::new();
+    for row in rows {
+        let (id, version, deleted) = row?;
+        let id =
+            ClockingId::new(id).map_err(|e| StoreError::corrupt(format!("clocking_state: {e}")))?;
+        versions.push((id, stored_version(id.get(), version)?, deleted));
+    }
+    Ok(versions)
+}
+
+pub(crate) fn change_log_len(conn: &Connection) -> Result<u64, StoreError> {
+    count(conn, "SELECT COUNT(*) FROM change_log")
+}
+
+pub(crate) fn dead_letters(conn: &Connection) -> Result<Vec<DeadLetter>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, received_at, raw_body, errors_json, key_fingerprint FROM dead_letters ORDER BY seq",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok(DeadLetter {
+            seq: row.get(0)?,
+            received_at: row.get(1)?,
+            raw_body: row.get(2)?,
+            errors_json: row.get(3)?,
+            key_fingerprint: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Counts in one consistent snapshot (counting scans the tables).
+pub(crate) fn stats(conn: &mut Connection) -> Result<StoreStats, StoreError> {
+    let tx = conn.transaction()?;
+    let mut stats = StoreStats::default();
+    {
+        let mut statement =
+            tx.prepare_cached("SELECT outcome, COUNT(*) FROM change_log GROUP BY outcome")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (outcome, n) = row?;
+            let n = to_count(n)?;
+            match outcome.as_str() {
+                "applied" => stats.applied = n,
+                "duplicate" => stats.duplicates = n,
+                "stale" => stats.stale = n,
+                other => {
+                    return Err(StoreError::corrupt(format!(
+                        "change_log: unknown outcome {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+    stats.dead_letters = count(&tx, "SELECT COUNT(*) FROM dead_letters")?;
+    stats.clockings = count(&tx, "SELECT COUNT(*) FROM clocking_state WHERE deleted = 0")?;
+    stats.tombstones = count(&tx, "SELECT COUNT(*) FROM clocking_state WHERE deleted = 1")?;
+    tx.commit()?;
+    Ok(stats)
+}

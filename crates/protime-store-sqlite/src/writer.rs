@@ -1,0 +1,149 @@
+//! The writer thread and group commit: one connection, one transaction for everything
+//! queued, one sync to disk, then every waiter is answered.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+
+use protime_webhooks::sink::{Delivery, Receipt};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::StoreError;
+use crate::apply::apply;
+
+/// Most deliveries committed in one transaction when several jobs are queued; a single job
+/// (one `record_batch` call) is never split, whatever its size.
+const MAX_GROUP: usize = 4096;
+
+pub(crate) type Outcome = Result<Receipt, StoreError>;
+
+/// One `record` or `record_batch` call and who waits for it.
+pub(crate) struct Job {
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) reply: Reply,
+}
+
+/// Where the writer sends the outcomes, one per delivery in order: an async waiter or a
+/// blocked thread.
+pub(crate) enum Reply {
+    Async(oneshot::Sender<Vec<Outcome>>),
+    Blocking(mpsc::SyncSender<Vec<Outcome>>),
+}
+
+impl Reply {
+    fn send(self, outcomes: Vec<Outcome>) {
+        // A waiter that stopped waiting (a dropped future) is not an error: the deliveries
+        // are committed all the same, and Protime redelivers what it saw unacknowledged.
+        match self {
+            Self::Async(sender) => {
+                let _ = sender.send(outcomes);
+            }
+            Self::Blocking(sender) => {
+                let _ = sender.send(outcomes);
+            }
+        }
+    }
+}
+
+/// What the writer did since the store was opened.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) batches: AtomicU64,
+    pub(crate) largest_batch: AtomicU64,
+}
+
+/// Group commit until every sender is gone, then return (closing the write connection,
+/// which checkpoints the WAL).
+pub(crate) fn run_writer(mut conn: Connection, jobs: &mpsc::Receiver<Job>, counters: &Counters) {
+    while let Ok(first) = jobs.recv() {
+        let mut count = first.deliveries.len();
+        let mut group = vec![first];
+        while count < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    count += job.deliveries.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        match write_group(&mut conn, &group) {
+            Ok(outcomes) => {
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .largest_batch
+                    .fetch_max(u64::try_from(count).unwrap_or(u64::MAX), Ordering::Relaxed);
+                tracing::debug!(
+                    count,
+                    duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    "batch committed"
+                );
+                for (job, outcomes) in group.into_iter().zip(outcomes) {
+                    job.reply.send(outcomes);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(count, %error, "batch not committed; nothing of it is acknowledged");
+                let error = Arc::new(error);
+                for job in group {
+                    let outcomes = job
+                        .deliveries
+                        .iter()
+                        .map(|_| Err(StoreError::Batch(Arc::clone(&error))))
+                        .collect();
+                    job.reply.send(outcomes);
+                }
+            }
+        }
+    }
+    tracing::debug!("writer stopped: the store was closed or dropped");
+}
+
+/// Applies a group of jobs in one transaction. Each job first runs in one savepoint; only a
+/// job in which some delivery fails is rolled back and replayed with a savepoint per
+/// delivery, so that a failing delivery gets its own error without taking the others down
+/// (the same outcomes as a savepoint per delivery, without paying for one per delivery).
+/// The outer error means the transaction itself failed: nothing was stored.
+fn write_group(conn: &mut Connection, group: &[Job]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        let mut savepoint = tx.savepoint()?;
+        let whole: Result<Vec<Receipt>, StoreError> = job
+            .deliveries
+            .iter()
+            .map(|delivery| apply(&savepoint, delivery))
+            .collect();
+        match whole {
+            Ok(receipts) => {
+                savepoint.commit()?;
+                results.push(receipts.into_iter().map(Ok).collect());
+            }
+            Err(_) => {
+                savepoint.rollback()?;
+                drop(savepoint);
+                let mut outcomes = Vec::with_capacity(job.deliveries.len());
+                for delivery in &job.deliveries {
+                    let savepoint = tx.savepoint()?;
+                    match apply(&savepoint, delivery) {
+                        Ok(receipt) => {
+                            savepoint.commit()?;
+                            outcomes.push(Ok(receipt));
+                        }
+                        Err(error) => {
+                            // The default drop behavior: roll back to the savepoint, then
+                            // release it.
+                            savepoint.finish()?;
+                            outcomes.push(Err(error));
+                        }
+                    }
+                }
+                results.push(outcomes);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
