@@ -261,21 +261,39 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let store = SqliteStore::open(&args.store)
         .with_context(|| format!("cannot open the store {}", args.store.display()))?;
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
-    let subscription = Subscription::new(client, &args.destination, verifier);
     let progress = indicatif::ProgressBar::new_spinner();
-    progress.set_message("creating the webhook, then loading clockings…");
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {human_pos} clockings loaded ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    progress.set_message("creating the webhook…");
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    let bar = progress.clone();
+    let subscription = Subscription::new(client, &args.destination, verifier).with_progress(
+        std::sync::Arc::new(move |totals| {
+            bar.set_position(totals.synced);
+            bar.set_message(format!(
+                "— {} pages, {} applied, {} invalid",
+                totals.pages, totals.applied, totals.invalid
+            ));
+        }),
+    );
+    let started = std::time::Instant::now();
     let report = subscription.reinitialize(&filter, &store).await;
     progress.finish_and_clear();
     let report = report?;
+    let seconds = started.elapsed().as_secs_f64();
     println!(
-        "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid)",
+        "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid) in {seconds:.1} s ({:.0} clockings/s)",
         report.state.webhook_id,
         report.state.valid_until,
         report.synced,
         report.applied,
         report.not_newer,
-        report.invalid
+        report.invalid,
+        report.synced as f64 / seconds.max(1e-9),
     );
     // The key comes back from Protime only once.
     write_secret(&args.key_file, report.key.expose_secret())?;

@@ -83,6 +83,41 @@ enum Page {
     Done,
 }
 
+/// A list page with its items still as raw JSON: each is validated on its own, straight
+/// from its bytes, so one invalid item is reported without failing its page.
+#[derive(serde::Deserialize)]
+struct PageBody<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a serde_json::value::RawValue>,
+    #[serde(rename = "nextLink")]
+    next_link: Option<String>,
+}
+
+fn decode_page(number: u64, status: u16, body: &[u8]) -> Result<(ClockingPage, Page), Error> {
+    let page: PageBody<'_> = serde_json::from_slice(body).map_err(|e| Error::InvalidResponse {
+        operation: "list_clockings",
+        status: Some(status),
+        message: format!("the page is not a clockings list: {e}"),
+    })?;
+    let mut clockings = Vec::with_capacity(page.value.len());
+    let mut invalid = Vec::new();
+    for item in page.value {
+        match protime_model::parse_clocking(item.get().as_bytes()) {
+            Ok(clocking) => clockings.push(clocking),
+            Err(errors) => invalid.push(errors),
+        }
+    }
+    let next = page.next_link.map_or(Page::Done, Page::Link);
+    Ok((
+        ClockingPage {
+            number,
+            clockings,
+            invalid,
+        },
+        next,
+    ))
+}
+
 impl ProtimeClient {
     async fn first_clockings_page(
         &self,
@@ -168,35 +203,31 @@ impl ProtimeClient {
         filter: &'a ClockingsFilter,
     ) -> impl Stream<Item = Result<ClockingPage, Error>> + Send + 'a {
         futures_util::stream::unfold((Page::First, 0_u64), move |(page, number)| async move {
-            let fetched = match page {
+            let url = match page {
                 Page::Done => return None,
-                Page::First => self.first_clockings_page(filter, false).await,
-                Page::Link(link) => {
-                    self.get_link::<raw::ClockingList>("list_clockings", &link)
-                        .await
-                }
+                Page::First => self.clockings_url(filter),
+                Page::Link(link) => self.link_url(&link),
             };
-            Some(match fetched {
-                Err(error) => (Err(error), (Page::Done, number)),
-                Ok(list) => {
-                    let next = list.next_link.map_or(Page::Done, Page::Link);
-                    let mut clockings = Vec::with_capacity(list.value.len());
-                    let mut invalid = Vec::new();
-                    for item in list.value {
-                        match crate::convert::clocking_from_raw(item) {
-                            Ok(clocking) => clockings.push(clocking),
-                            Err(errors) => invalid.push(errors),
-                        }
-                    }
-                    let page = ClockingPage {
-                        number,
-                        clockings,
-                        invalid,
-                    };
-                    (Ok(page), (next, number + 1))
-                }
-            })
+            let fetched = match url {
+                Ok(url) => self.get_bytes("list_clockings", url).await,
+                Err(error) => Err(error),
+            };
+            Some(
+                match fetched.and_then(|(status, body)| decode_page(number, status, &body)) {
+                    Err(error) => (Err(error), (Page::Done, number)),
+                    Ok((page, next)) => (Ok(page), (next, number + 1)),
+                },
+            )
         })
+    }
+
+    /// The first page of `filter`: `GET …/clockings?filter=…`, as the generated
+    /// `list_clockings` sends it.
+    fn clockings_url(&self, filter: &ClockingsFilter) -> Result<reqwest::Url, Error> {
+        let mut url = self.link_url(&format!("{}/clockings", protime_raw::API_PATH_PREFIX))?;
+        url.query_pairs_mut()
+            .append_pair("filter", &filter.expression());
+        Ok(url)
     }
 
     /// One clocking by id, validated.

@@ -11,7 +11,6 @@
 use std::num::{NonZeroU32, NonZeroU64};
 
 use protime_raw::types as raw;
-use serde_json::Value;
 
 use protime_model::{
     ActivityLevel, Clocking, ClockingChange, ClockingKind, ClockingStatus, ExternalReferences,
@@ -56,21 +55,8 @@ pub fn change_from_raw(change: raw::ClockingChange) -> Result<ClockingChange, Va
 /// assert_eq!(clocking_from_raw(clocking_to_raw(clocking.clone())).unwrap(), clocking);
 /// ```
 pub fn clocking_from_raw(clocking: raw::Clocking) -> Result<Clocking, ValidationErrors> {
-    {
-        let data = serde_json::to_value(&clocking).map_err(|e| serialization_failure(&e))?;
-        let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
-        match protime_model::parse_change_value(&envelope)? {
-            ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
-            // The envelope above is always InsertOrUpdate.
-            ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
-                pointer: "/changeType".into(),
-                code: ErrorCode::EnumUnknown,
-                message: "expected an InsertOrUpdate change".into(),
-                value: Some(Value::from("Delete")),
-                allowed: None,
-            })),
-        }
-    }
+    let item = serde_json::to_vec(&clocking).map_err(|e| serialization_failure(&e))?;
+    protime_model::parse_clocking(&item)
 }
 
 /// Ids in the model are at least 1, so they always fit a `NonZeroU64`.

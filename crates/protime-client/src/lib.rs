@@ -626,6 +626,21 @@ impl ProtimeClient {
         link: &str,
     ) -> Result<T, Error> {
         let url = self.link_url(link)?;
+        let (status, bytes) = self.get_bytes(operation, url).await?;
+        serde_json::from_slice::<T>(&bytes).map_err(|e| Error::InvalidResponse {
+            operation,
+            status: Some(status),
+            message: e.to_string(),
+        })
+    }
+
+    /// GETs `url` (on the API's origin) with the token handling and retries, and returns the
+    /// status and body of the successful response.
+    pub(crate) async fn get_bytes(
+        &self,
+        operation: &'static str,
+        url: reqwest::Url,
+    ) -> Result<(u16, bytes::Bytes), Error> {
         self.retry_loop(operation, |token| {
             let request = self
                 .inner
@@ -645,14 +660,7 @@ impl ProtimeClient {
                                 classify_transport(operation, Idempotency::Idempotent, error)
                             }
                             Ok(bytes) if status.is_success() => {
-                                match serde_json::from_slice::<T>(&bytes) {
-                                    Ok(value) => Attempt::Done(value),
-                                    Err(e) => Attempt::Fail(Error::InvalidResponse {
-                                        operation,
-                                        status: Some(status.as_u16()),
-                                        message: e.to_string(),
-                                    }),
-                                }
+                                Attempt::Done((status.as_u16(), bytes))
                             }
                             Ok(bytes) => classify_status(
                                 operation,
@@ -671,7 +679,7 @@ impl ProtimeClient {
 
     /// A host-relative link as a full URL. Links may carry unencoded spaces (the delta
     /// guide's example does); `Url::parse` percent-encodes them.
-    fn link_url(&self, link: &str) -> Result<reqwest::Url, Error> {
+    pub(crate) fn link_url(&self, link: &str) -> Result<reqwest::Url, Error> {
         let invalid = |message: String| Error::InvalidResponse {
             operation: "follow link",
             status: None,

@@ -120,6 +120,16 @@ pub(crate) fn parse(body: &[u8]) -> Option<ClockingChange> {
     }
 }
 
+/// The clocking, if `item` is a valid clocking object (the `data` of an `InsertOrUpdate`, as
+/// a list page or a get response carries it) that the fast path understands; `None` means
+/// "let the full walk decide".
+pub(crate) fn parse_clocking(item: &[u8]) -> Option<Clocking> {
+    let ObjectOnly(mut data) = serde_json::from_slice::<ObjectOnly<Data<'_>>>(item).ok()?;
+    let change_version = ChangeVersion::new(data.change_version.take()?.into_owned()).ok()?;
+    let id = ClockingId::new(data.id?).ok()?;
+    clocking(change_version, id, data)
+}
+
 fn optional_minute(value: Option<i64>) -> Option<Option<MinuteOfDay>> {
     match value {
         None => Some(None),

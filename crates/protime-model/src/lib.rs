@@ -53,4 +53,4 @@ pub use model::{
     MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
 pub use ordering::{ApplyOutcome, InMemoryTracker, TrackedVersion, decide};
-pub use parse::{parse_change_value, parse_delivery};
+pub use parse::{parse_change_value, parse_clocking, parse_delivery};

@@ -50,6 +50,46 @@ pub fn parse_delivery(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
     parse_change_value(&value)
 }
 
+/// Validates one clocking as the API lists it (an item of a list page, a get response): the
+/// rules of the `data` of an `InsertOrUpdate`, with error pointers relative to a change
+/// envelope (`/data/...`), as for deliveries. The same verdict as [`parse_delivery`] on
+/// `{"changeType":"InsertOrUpdate","data":<item>}`, with the same typed fast path.
+///
+/// ```
+/// use protime_model::parse_clocking;
+/// let item = br#"{"changeVersion":"0A","id":7,"person":{"id":1},"date":"2026-01-15",
+///     "timeOfDayInMinutes":480,"kind":"InOut"}"#;
+/// assert_eq!(parse_clocking(item).unwrap().id.get(), 7);
+/// let errors = parse_clocking(br#"{"changeVersion":"0A","id":7}"#).unwrap_err();
+/// assert!(errors.errors().iter().any(|e| e.pointer == "/data/person"));
+/// ```
+pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
+    if let Some(clocking) = crate::fast_path::parse_clocking(item) {
+        return Ok(clocking);
+    }
+    let data: Value = serde_json::from_slice(item).map_err(|e| {
+        ValidationErrors::single(ValidationError {
+            pointer: "/data".into(),
+            code: ErrorCode::JsonSyntax,
+            message: format!("the clocking is not valid JSON: {e}"),
+            value: None,
+            allowed: None,
+        })
+    })?;
+    let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
+    match parse_change_value(&envelope)? {
+        ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
+        // The envelope above is always an InsertOrUpdate.
+        ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
+            pointer: "/changeType".into(),
+            code: ErrorCode::EnumUnknown,
+            message: "expected an InsertOrUpdate change".into(),
+            value: Some(Value::from("Delete")),
+            allowed: None,
+        })),
+    }
+}
+
 /// Validates an already-parsed JSON value as one clocking change (see [`parse_delivery`]).
 ///
 /// ```

@@ -64,8 +64,8 @@ use std::thread::JoinHandle;
 
 use protime_model::{ChangeVersion, Clocking, ClockingId};
 use protime_webhooks::sink::{
-    ClockingState, Delivery, DeliverySink, FeedCursor, FeedPage, Receipt, SinkError, SinkFuture,
-    SinkRead,
+    BatchFuture, ClockingState, Delivery, DeliverySink, FeedCursor, FeedPage, Receipt, SinkError,
+    SinkFuture, SinkRead,
 };
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -136,6 +136,12 @@ fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), Sto
         Durability::ProcessCrash => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
+    // A sync writes whole pages of clockings per transaction: a 16 MiB page cache (instead
+    // of 2 MiB) keeps the B-tree pages being filled in memory rather than spilling them to
+    // the WAL mid-transaction, and checkpointing every 4,000 WAL pages (instead of 1,000)
+    // copies each database page back fewer times. Both bound memory and disk use.
+    conn.pragma_update(None, "cache_size", -16_384)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
     Ok(())
 }
 
@@ -360,10 +366,7 @@ impl DeliverySink for SqliteStore {
         Box::pin(async move { stored.await.map_err(SinkError::from) })
     }
 
-    fn record_batch(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> SinkFuture<'_, Vec<Result<Receipt, SinkError>>> {
+    fn record_batch(&self, deliveries: Vec<Delivery>) -> BatchFuture<'_> {
         let stored = SqliteStore::record_batch(self, deliveries);
         Box::pin(async move {
             stored

@@ -7,7 +7,6 @@ use std::time::Duration;
 use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId};
 use protime_webhooks::sink::{ClockingState, FeedCursor, FeedEntry, FeedPage};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
-use serde_json::Value;
 
 use crate::StoreError;
 use crate::apply::stored_version;
@@ -68,28 +67,77 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Parses `clocking_json` back through the validator, as the `data` of an `InsertOrUpdate`.
-fn stored_clocking(id: i64, json: Option<&str>) -> Result<Clocking, StoreError> {
-    let json = json.ok_or_else(|| {
-        StoreError::corrupt(format!(
-            "clocking_state, id {id}: live row without clocking_json"
-        ))
-    })?;
-    let data: Value = serde_json::from_str(json).map_err(|e| {
-        StoreError::corrupt(format!(
-            "clocking_state, id {id}: clocking_json is not JSON: {e}"
-        ))
-    })?;
-    let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
-    match protime_model::parse_change_value(&envelope) {
-        Ok(ClockingChange::InsertOrUpdate(clocking)) if clocking.id.get() == id => Ok(clocking),
-        Ok(change) => Err(StoreError::corrupt(format!(
-            "clocking_state, id {id}: clocking_json holds clocking {}",
+/// The change stored in a log entry: the webhook body exactly as received, or the synced
+/// change, parsed back through the validator.
+fn logged_change(
+    seq: i64,
+    raw_body: Option<&[u8]>,
+    change_json: Option<&str>,
+) -> Result<ClockingChange, StoreError> {
+    let corrupt = |what: &str| StoreError::corrupt(format!("change_log, seq {seq}: {what}"));
+    let bytes = match (raw_body, change_json) {
+        (Some(body), _) => body,
+        (None, Some(json)) => json.as_bytes(),
+        (None, None) => return Err(corrupt("neither raw_body nor change_json")),
+    };
+    protime_model::parse_delivery(bytes)
+        .map_err(|errors| corrupt(&format!("the stored change is not valid: {errors}")))
+}
+
+/// The clocking of a live state row, from the log entry it points at.
+fn stored_clocking(
+    id: i64,
+    seq: i64,
+    raw_body: Option<&[u8]>,
+    change_json: Option<&str>,
+) -> Result<Clocking, StoreError> {
+    match logged_change(seq, raw_body, change_json)? {
+        ClockingChange::InsertOrUpdate(clocking) if clocking.id.get() == id => Ok(clocking),
+        change => Err(StoreError::corrupt(format!(
+            "clocking_state, id {id}: points at change-log entry {seq}, a {} of clocking {}",
+            change.change_type().name(),
             change.id()
         ))),
-        Err(errors) => Err(StoreError::corrupt(format!(
-            "clocking_state, id {id}: clocking_json is not a valid clocking: {errors}"
-        ))),
+    }
+}
+
+/// One state row joined with the log entry that made it.
+const STATE_WITH_ENTRY: &str =
+    "SELECT s.id, s.change_version, s.deleted, s.log_seq, l.raw_body, l.change_json
+     FROM clocking_state s LEFT JOIN change_log l ON l.seq = s.log_seq";
+
+struct StateRow {
+    id: i64,
+    version: String,
+    deleted: bool,
+    seq: i64,
+    raw_body: Option<Vec<u8>>,
+    change_json: Option<String>,
+}
+
+impl StateRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            version: row.get(1)?,
+            deleted: row.get(2)?,
+            seq: row.get(3)?,
+            raw_body: row.get(4)?,
+            change_json: row.get(5)?,
+        })
+    }
+
+    fn clocking(&self) -> Result<Option<Clocking>, StoreError> {
+        if self.deleted {
+            return Ok(None);
+        }
+        stored_clocking(
+            self.id,
+            self.seq,
+            self.raw_body.as_deref(),
+            self.change_json.as_deref(),
+        )
+        .map(Some)
     }
 }
 
@@ -107,12 +155,7 @@ fn limit_param(limit: usize) -> i64 {
 }
 
 pub(crate) fn clocking(conn: &Connection, id: ClockingId) -> Result<Option<Clocking>, StoreError> {
-    let json = conn
-        .prepare_cached("SELECT clocking_json FROM clocking_state WHERE id = ?1 AND deleted = 0")?
-        .query_row([id.get()], |row| row.get::<_, Option<String>>(0))
-        .optional()?;
-    json.map(|json| stored_clocking(id.get(), json.as_deref()))
-        .transpose()
+    Ok(state(conn, id)?.and_then(|state| state.clocking))
 }
 
 pub(crate) fn state(
@@ -120,25 +163,15 @@ pub(crate) fn state(
     id: ClockingId,
 ) -> Result<Option<ClockingState>, StoreError> {
     let row = conn
-        .prepare_cached(
-            "SELECT change_version, deleted, clocking_json FROM clocking_state WHERE id = ?1",
-        )?
-        .query_row([id.get()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, bool>(1)?,
-                row.get::<_, Option<String>>(2)?,
-            ))
-        })
+        .prepare_cached(&format!("{STATE_WITH_ENTRY} WHERE s.id = ?1"))?
+        .query_row([id.get()], StateRow::from_row)
         .optional()?;
-    row.map(|(version, deleted, json)| {
-        let version = stored_version(id.get(), version)?;
-        let clocking = if deleted {
-            None
-        } else {
-            Some(stored_clocking(id.get(), json.as_deref())?)
-        };
-        Ok(ClockingState::new(version, clocking))
+    row.map(|row| {
+        let clocking = row.clocking()?;
+        Ok(ClockingState::new(
+            stored_version(row.id, row.version)?,
+            clocking,
+        ))
     })
     .transpose()
 }
@@ -148,17 +181,18 @@ pub(crate) fn list(
     after: Option<ClockingId>,
     limit: usize,
 ) -> Result<Vec<Clocking>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, clocking_json FROM clocking_state WHERE deleted = 0 AND id > ?1 ORDER BY id LIMIT ?2",
-    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "{STATE_WITH_ENTRY} WHERE s.deleted = 0 AND s.id > ?1 ORDER BY s.id LIMIT ?2"
+    ))?;
     let rows = statement.query_map(
         rusqlite::params![after.map_or(0, ClockingId::get), limit_param(limit)],
-        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?)),
+        StateRow::from_row,
     )?;
     let mut clockings = Vec::new();
     for row in rows {
-        let (id, json) = row?;
-        clockings.push(stored_clocking(id, json.as_deref())?);
+        if let Some(clocking) = row?.clocking()? {
+            clockings.push(clocking);
+        }
     }
     Ok(clockings)
 }
@@ -188,13 +222,7 @@ pub(crate) fn changes(
     for row in rows {
         let (seq, origin, received_at, raw_body, change_json) = row?;
         let corrupt = |what: &str| StoreError::corrupt(format!("change_log, seq {seq}: {what}"));
-        let bytes = match (&raw_body, &change_json) {
-            (Some(body), _) => body.as_slice(),
-            (None, Some(json)) => json.as_bytes(),
-            (None, None) => return Err(corrupt("neither raw_body nor change_json")),
-        };
-        let change = protime_model::parse_delivery(bytes)
-            .map_err(|errors| corrupt(&format!("the stored change is not valid: {errors}")))?;
+        let change = logged_change(seq, raw_body.as_deref(), change_json.as_deref())?;
         let origin = match origin.as_str() {
             "webhook" => "webhook",
             "sync" => "sync",

@@ -10,7 +10,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
-use crate::apply::apply;
+use crate::apply::Applier;
 
 /// Most deliveries committed in one transaction when several jobs are queued; a single job
 /// (one `record_batch` call) is never split, whatever its size.
@@ -107,40 +107,40 @@ pub(crate) fn run_writer(mut conn: Connection, jobs: &mpsc::Receiver<Job>, count
 /// (the same outcomes as a savepoint per delivery, without paying for one per delivery).
 /// The outer error means the transaction itself failed: nothing was stored.
 fn write_group(conn: &mut Connection, group: &[Job]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
-    for job in group {
-        let mut savepoint = tx.savepoint()?;
-        let whole: Result<Vec<Receipt>, StoreError> = job
-            .deliveries
-            .iter()
-            .map(|delivery| apply(&savepoint, delivery))
-            .collect();
-        match whole {
-            Ok(receipts) => {
-                savepoint.commit()?;
-                results.push(receipts.into_iter().map(Ok).collect());
-            }
-            Err(_) => {
-                savepoint.rollback()?;
-                drop(savepoint);
-                let mut outcomes = Vec::with_capacity(job.deliveries.len());
-                for delivery in &job.deliveries {
-                    let savepoint = tx.savepoint()?;
-                    match apply(&savepoint, delivery) {
-                        Ok(receipt) => {
-                            savepoint.commit()?;
-                            outcomes.push(Ok(receipt));
-                        }
-                        Err(error) => {
-                            // The default drop behavior: roll back to the savepoint, then
-                            // release it.
-                            savepoint.finish()?;
-                            outcomes.push(Err(error));
+    {
+        let mut applier = Applier::new(&tx)?;
+        for job in group {
+            tx.execute_batch("SAVEPOINT job")?;
+            let whole: Result<Vec<Receipt>, StoreError> = job
+                .deliveries
+                .iter()
+                .map(|delivery| applier.apply(delivery))
+                .collect();
+            match whole {
+                Ok(receipts) => {
+                    tx.execute_batch("RELEASE job")?;
+                    results.push(receipts.into_iter().map(Ok).collect());
+                }
+                Err(_) => {
+                    tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                    let mut outcomes = Vec::with_capacity(job.deliveries.len());
+                    for delivery in &job.deliveries {
+                        tx.execute_batch("SAVEPOINT delivery")?;
+                        match applier.apply(delivery) {
+                            Ok(receipt) => {
+                                tx.execute_batch("RELEASE delivery")?;
+                                outcomes.push(Ok(receipt));
+                            }
+                            Err(error) => {
+                                tx.execute_batch("ROLLBACK TO delivery; RELEASE delivery")?;
+                                outcomes.push(Err(error));
+                            }
                         }
                     }
+                    results.push(outcomes);
                 }
-                results.push(outcomes);
             }
         }
     }

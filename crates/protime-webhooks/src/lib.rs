@@ -28,6 +28,8 @@ pub mod signature;
 pub mod sink;
 #[cfg(feature = "subscription")]
 pub mod subscription;
+#[cfg(feature = "subscription")]
+mod sync;
 
 pub use receive::ReceiveError;
 pub use signature::{KeyError, SignatureError, SignatureScheme, Verifier, WebhookKey};

@@ -9,18 +9,17 @@
 //! whichever arrives last cannot overwrite a newer state. Only then is the old webhook
 //! deleted and its key retired.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt as _;
 use protime_raw::types::{CollectionName, WebhookStatus};
 
 use protime_client::{ClockingsFilter, ExternalReference, ProtimeClient};
-use protime_model::ordering::ApplyOutcome;
 
 use crate::signature::{KeyError, Verifier, WebhookKey};
-use crate::sink::{Delivery, DeliverySink, Receipt, SinkError, SinkFuture, SyncOrigin};
+use crate::sink::{DeliverySink, SinkError};
+pub use crate::sync::{MAX_SYNC_BATCH, ProgressFn, SyncProgress, sync};
 
 /// Why a subscription step failed.
 #[derive(Debug, thiserror::Error)]
@@ -114,90 +113,6 @@ impl std::fmt::Debug for Subscription {
             .field("lead_time", &self.lead_time)
             .field("state", &self.state())
             .finish_non_exhaustive()
-    }
-}
-
-/// Progress of a full sync, reported after each committed page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SyncProgress {
-    /// Pages committed.
-    pub pages: u64,
-    /// Valid clockings read and committed.
-    pub synced: u64,
-    /// Of those, how many changed the local state.
-    pub applied: u64,
-    /// Of those, how many were older than (or equal to) what the sink had.
-    pub not_newer: u64,
-    /// Items that failed validation (each is also logged).
-    pub invalid: u64,
-}
-
-/// Called with the running totals after each committed page.
-pub type ProgressFn = Arc<dyn Fn(SyncProgress) + Send + Sync>;
-
-/// The full sync of `filter` into `sink`: page by page, each page one
-/// [`DeliverySink::record_batch`] (one transaction in a durable sink), the next page fetched
-/// while the current one commits. Memory holds two pages at most, whatever the tenant size.
-/// Items are tagged [`Origin::Sync`](crate::sink::Origin::Sync) with `run` and their page.
-///
-/// ```no_run
-/// # async fn run(client: protime_client::ProtimeClient, filter: protime_client::ClockingsFilter)
-/// #              -> Result<(), protime_webhooks::subscription::Error> {
-/// use protime_webhooks::subscription::sync;
-/// let sink = protime_webhooks::InMemorySink::default();
-/// let totals = sync(&client, &filter, &sink, "manual sync", None).await?;
-/// println!("{} clockings in {} pages, {} applied", totals.synced, totals.pages, totals.applied);
-/// # Ok(()) }
-/// ```
-pub async fn sync(
-    client: &ProtimeClient,
-    filter: &ClockingsFilter,
-    sink: &dyn DeliverySink,
-    run: &str,
-    progress: Option<&ProgressFn>,
-) -> Result<SyncProgress, Error> {
-    let mut totals = SyncProgress::default();
-    let mut pages = std::pin::pin!(client.clocking_pages(filter));
-    let mut committing: Option<SinkFuture<'_, Vec<Result<Receipt, SinkError>>>> = None;
-    loop {
-        // Fetch the next page while the previous one commits.
-        let (next, committed) = match committing.take() {
-            Some(commit) => {
-                let (next, committed) = futures_util::future::join(pages.next(), commit).await;
-                (next, Some(committed))
-            }
-            None => (pages.next().await, None),
-        };
-        if let Some(receipts) = committed {
-            for receipt in receipts {
-                match receipt.map_err(Error::Sink)? {
-                    Receipt::Applied(ApplyOutcome::Applied) | Receipt::Appended => {
-                        totals.applied += 1;
-                    }
-                    _ => totals.not_newer += 1,
-                }
-                totals.synced += 1;
-            }
-            totals.pages += 1;
-            if let Some(progress) = progress {
-                progress(totals);
-            }
-        }
-        let Some(page) = next else {
-            return Ok(totals);
-        };
-        let page = page?;
-        for errors in &page.invalid {
-            totals.invalid += 1;
-            tracing::warn!(page = page.number, %errors, "sync: invalid clocking skipped");
-        }
-        let deliveries = page
-            .clockings
-            .into_iter()
-            .map(|clocking| Delivery::synced(clocking, SyncOrigin::new(run, page.number)))
-            .collect();
-        committing = Some(sink.record_batch(deliveries));
     }
 }
 

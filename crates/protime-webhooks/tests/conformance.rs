@@ -10,8 +10,8 @@ use protime_model::ordering::ApplyOutcome;
 use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId};
 use protime_webhooks::sink::conformance::{self, CHECKS};
 use protime_webhooks::sink::{
-    ClockingState, Delivery, DeliverySink, FeedCursor, FeedEntry, FeedPage, InMemorySink, Receipt,
-    SinkError, SinkFuture, SinkRead,
+    BatchFuture, ClockingState, Delivery, DeliverySink, FeedCursor, FeedEntry, FeedPage,
+    InMemorySink, Receipt, SinkError, SinkFuture, SinkRead,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,10 +104,7 @@ impl DeliverySink for BrokenSink {
         Box::pin(std::future::ready(Ok(receipt)))
     }
 
-    fn record_batch(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> SinkFuture<'_, Vec<Result<Receipt, SinkError>>> {
+    fn record_batch(&self, deliveries: Vec<Delivery>) -> BatchFuture<'_> {
         let receipts = deliveries
             .into_iter()
             .map(|d| Ok(self.apply(d, true)))

@@ -7,8 +7,8 @@ use protime_model::ordering::{ApplyOutcome, InMemoryTracker};
 use protime_model::{Clocking, ClockingChange, ClockingId, ValidationErrors};
 
 use super::{
-    ClockingState, Delivery, DeliverySink, FeedCursor, FeedEntry, FeedPage, Receipt, SinkError,
-    SinkFuture, SinkRead,
+    BatchFuture, ClockingState, Delivery, DeliverySink, FeedCursor, FeedEntry, FeedPage, Receipt,
+    SinkError, SinkFuture, SinkRead,
 };
 
 /// A sink that keeps the current state in memory. Nothing survives a restart.
@@ -143,10 +143,7 @@ impl DeliverySink for InMemorySink {
         Box::pin(std::future::ready(Ok(receipt)))
     }
 
-    fn record_batch(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> SinkFuture<'_, Vec<Result<Receipt, SinkError>>> {
+    fn record_batch(&self, deliveries: Vec<Delivery>) -> BatchFuture<'_> {
         let mut state = self.lock();
         let receipts = deliveries
             .into_iter()

@@ -31,6 +31,7 @@ mod memory;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -42,6 +43,9 @@ pub use memory::{InMemorySink, InMemoryStats};
 /// A boxed, `Send` future: what the sink traits return (object-safe, so that a receiver can
 /// hold an `Arc<dyn DeliverySink>`).
 pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What [`DeliverySink::record_batch`] returns: one result per delivery, in order.
+pub type BatchFuture<'a> = SinkFuture<'a, Vec<Result<Receipt, SinkError>>>;
 
 /// A webhook delivery's provenance: the body exactly as received, nothing re-serialized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +81,9 @@ impl WebhookOrigin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SyncOrigin {
-    /// Names the sync run (e.g. the webhook id it initializes); free text.
-    pub run: String,
+    /// Names the sync run (e.g. the webhook id it initializes); free text, shared by every
+    /// item of the run.
+    pub run: Arc<str>,
     /// Page number within the run, from 0.
     pub page: u64,
     /// When the page was read.
@@ -92,7 +97,7 @@ impl SyncOrigin {
     /// use protime_webhooks::sink::SyncOrigin;
     /// assert_eq!(SyncOrigin::new("webhook a7d8", 3).page, 3);
     /// ```
-    pub fn new(run: impl Into<String>, page: u64) -> Self {
+    pub fn new(run: impl Into<Arc<str>>, page: u64) -> Self {
         Self {
             run: run.into(),
             page,
@@ -309,10 +314,7 @@ pub trait DeliverySink: Send + Sync + 'static {
     /// and each `Ok` is durable once the future resolves. Changes of the same id within a
     /// batch are applied in batch order. The default records one at a time; a database
     /// backend overrides it with one transaction (one sync to disk) for the whole batch.
-    fn record_batch(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> SinkFuture<'_, Vec<Result<Receipt, SinkError>>> {
+    fn record_batch(&self, deliveries: Vec<Delivery>) -> BatchFuture<'_> {
         Box::pin(async move {
             let mut results = Vec::with_capacity(deliveries.len());
             for delivery in deliveries {

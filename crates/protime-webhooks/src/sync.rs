@@ -1,0 +1,126 @@
+//! The full sync (initial load) of clockings into a sink (feature `subscription`): pages
+//! fetched with `protime-client`, written in batches that overlap the next fetch.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use futures_util::future::{Either, select};
+use protime_client::{ClockingPage, ClockingsFilter, ProtimeClient};
+use protime_model::ordering::ApplyOutcome;
+
+use crate::sink::{BatchFuture, Delivery, DeliverySink, Receipt, SinkError, SyncOrigin};
+use crate::subscription::Error;
+
+/// Most synced clockings written in one [`DeliverySink::record_batch`]: pages that arrive
+/// while a batch commits are gathered up to this many, so a slow disk gets fewer, larger
+/// transactions; it also bounds the sync's memory.
+pub const MAX_SYNC_BATCH: usize = 5_000;
+
+/// Running totals of a full sync, reported after each committed batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncProgress {
+    /// Pages committed.
+    pub pages: u64,
+    /// Valid clockings read and committed.
+    pub synced: u64,
+    /// Of those, how many changed the local state.
+    pub applied: u64,
+    /// Of those, how many were older than (or equal to) what the sink had.
+    pub not_newer: u64,
+    /// Items that failed validation (each is also logged).
+    pub invalid: u64,
+}
+
+/// Called with the running totals after each committed batch.
+pub type ProgressFn = Arc<dyn Fn(SyncProgress) + Send + Sync>;
+
+/// What the sync loop waited for.
+enum Event {
+    Page(Option<Result<ClockingPage, protime_client::Error>>),
+    Committed(Vec<Result<Receipt, SinkError>>),
+}
+
+/// The full sync of `filter` into `sink`, in batches: the pages that arrive while one batch
+/// commits (at least one page, at most [`MAX_SYNC_BATCH`] clockings) form the next
+/// [`DeliverySink::record_batch`] — one transaction in a durable sink — so fetching and
+/// committing overlap and memory stays bounded whatever the tenant size. Items are tagged
+/// [`Origin::Sync`](crate::sink::Origin::Sync) with `run` and their page.
+///
+/// ```no_run
+/// # async fn run(client: protime_client::ProtimeClient, filter: protime_client::ClockingsFilter)
+/// #              -> Result<(), protime_webhooks::subscription::Error> {
+/// use protime_webhooks::subscription::sync;
+/// let sink = protime_webhooks::InMemorySink::default();
+/// let totals = sync(&client, &filter, &sink, "manual sync", None).await?;
+/// println!("{} clockings in {} pages, {} applied", totals.synced, totals.pages, totals.applied);
+/// # Ok(()) }
+/// ```
+pub async fn sync(
+    client: &ProtimeClient,
+    filter: &ClockingsFilter,
+    sink: &dyn DeliverySink,
+    run: &str,
+    progress: Option<&ProgressFn>,
+) -> Result<SyncProgress, Error> {
+    let run: Arc<str> = Arc::from(run);
+    let mut totals = SyncProgress::default();
+    let mut pages = std::pin::pin!(client.clocking_pages(filter));
+    let mut pages_done = false;
+    let mut gathered: Vec<Delivery> = Vec::new();
+    let mut gathered_pages = 0_u64;
+    let mut committing: Option<(u64, BatchFuture<'_>)> = None;
+    loop {
+        if committing.is_none() && !gathered.is_empty() {
+            let batch = std::mem::take(&mut gathered);
+            committing = Some((
+                std::mem::take(&mut gathered_pages),
+                sink.record_batch(batch),
+            ));
+        }
+        let room = !pages_done && gathered.len() < MAX_SYNC_BATCH;
+        // `next()` on the page stream is cancel-safe: a fetch that loses the race goes on
+        // inside the stream and is picked up by the next call.
+        let event = match (&mut committing, room) {
+            (None, false) => return Ok(totals),
+            (None, true) => Event::Page(pages.next().await),
+            (Some((_, commit)), false) => Event::Committed(commit.await),
+            (Some((_, commit)), true) => match select(pages.next(), commit.as_mut()).await {
+                Either::Left((page, _)) => Event::Page(page),
+                Either::Right((receipts, _)) => Event::Committed(receipts),
+            },
+        };
+        match event {
+            Event::Page(None) => pages_done = true,
+            Event::Page(Some(page)) => {
+                let page = page?;
+                for errors in &page.invalid {
+                    totals.invalid += 1;
+                    tracing::warn!(page = page.number, %errors, "sync: invalid clocking skipped");
+                }
+                gathered_pages += 1;
+                let origin = SyncOrigin::new(Arc::clone(&run), page.number);
+                gathered.extend(
+                    page.clockings
+                        .into_iter()
+                        .map(|clocking| Delivery::synced(clocking, origin.clone())),
+                );
+            }
+            Event::Committed(receipts) => {
+                totals.pages += committing.take().map_or(0, |(pages, _)| pages);
+                for receipt in receipts {
+                    match receipt.map_err(Error::Sink)? {
+                        Receipt::Applied(ApplyOutcome::Applied) | Receipt::Appended => {
+                            totals.applied += 1;
+                        }
+                        _ => totals.not_newer += 1,
+                    }
+                    totals.synced += 1;
+                }
+                if let Some(progress) = progress {
+                    progress(totals);
+                }
+            }
+        }
+    }
+}
