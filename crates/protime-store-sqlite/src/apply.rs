@@ -46,6 +46,30 @@ pub(crate) fn stored_version(id: i64, version: String) -> Result<ChangeVersion, 
         .map_err(|e| StoreError::corrupt(format!("clocking_state, id {id}: {e}")))
 }
 
+/// A delivery with what can be computed before the writer takes it: the serialized change of
+/// a synced item (its log entry's `change_json`), made on the caller's thread so that the
+/// single writer thread only writes.
+pub(crate) struct Prepared {
+    pub(crate) delivery: Delivery,
+    change_json: Option<String>,
+}
+
+impl Prepared {
+    pub(crate) fn new(delivery: Delivery) -> Self {
+        let change_json = match &delivery {
+            Delivery::Change {
+                change,
+                origin: Origin::Sync(_),
+            } => serde_json::to_string(change).ok(),
+            _ => None,
+        };
+        Self {
+            delivery,
+            change_json,
+        }
+    }
+}
+
 /// `time` formatted, reusing the last formatting when the time is the same.
 fn formatted(cache: &mut Option<(DateTime<Utc>, String)>, time: DateTime<Utc>) -> &str {
     if cache.as_ref().is_none_or(|(cached, _)| *cached != time) {
@@ -88,9 +112,11 @@ impl<'c> Applier<'c> {
     }
 
     /// Applies one delivery.
-    pub(crate) fn apply(&mut self, delivery: &Delivery) -> Result<Receipt, StoreError> {
-        match delivery {
-            Delivery::Change { change, origin } => self.apply_change(change, origin),
+    pub(crate) fn apply(&mut self, prepared: &Prepared) -> Result<Receipt, StoreError> {
+        match &prepared.delivery {
+            Delivery::Change { change, origin } => {
+                self.apply_change(change, origin, prepared.change_json.as_deref())
+            }
             Delivery::DeadLetter { errors, webhook } => {
                 let errors_json = serde_json::to_string(errors)?;
                 let received_at = formatted(&mut self.received_at, webhook.received_at);
@@ -114,6 +140,7 @@ impl<'c> Applier<'c> {
         &mut self,
         change: &ClockingChange,
         origin: &Origin,
+        change_json: Option<&str>,
     ) -> Result<Receipt, StoreError> {
         let id = change.id().get();
         let version = change.change_version().as_str();
@@ -165,7 +192,10 @@ impl<'c> Applier<'c> {
             // and the state already has its version): only applied ones are logged, so
             // monthly re-syncs do not grow the log by the whole tenant.
             Origin::Sync(sync) if outcome == ApplyOutcome::Applied => {
-                let change_json = serde_json::to_string(change)?;
+                let change_json = match change_json {
+                    Some(json) => std::borrow::Cow::Borrowed(json),
+                    None => std::borrow::Cow::Owned(serde_json::to_string(change)?),
+                };
                 let page = i64::try_from(sync.page).unwrap_or(i64::MAX);
                 let received_at = formatted(&mut self.received_at, sync.received_at);
                 self.insert_sync_change.execute(params![
@@ -174,7 +204,7 @@ impl<'c> Applier<'c> {
                     id,
                     version,
                     change_type,
-                    change_json,
+                    change_json.as_ref(),
                     &*sync.run,
                     page,
                 ])?;

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
-use protime_webhooks::sink::{Delivery, Receipt};
+use protime_webhooks::sink::Receipt;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
-use crate::apply::Applier;
+use crate::apply::{Applier, Prepared};
 
 /// Most deliveries committed in one transaction when several jobs are queued; a single job
 /// (one `record_batch` call) is never split, whatever its size.
@@ -20,7 +20,7 @@ pub(crate) type Outcome = Result<Receipt, StoreError>;
 
 /// One `record` or `record_batch` call and who waits for it.
 pub(crate) struct Job {
-    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) deliveries: Vec<Prepared>,
     pub(crate) reply: Reply,
 }
 
