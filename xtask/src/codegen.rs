@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use sha2::{Digest as _, Sha256};
 
 use crate::{Outcome, normalize, preflight, write_or_check};
@@ -17,7 +17,7 @@ pub(crate) struct Target {
     pub(crate) spec: &'static str,
     /// Generated file, relative to the workspace root.
     pub(crate) output: &'static str,
-    /// Whether the client carries [`request_hooks`] (sync pre- and post-request hooks).
+    /// Whether the client carries [`typed_hooks`] (`crate::Hooks`, a transport seam).
     pub(crate) hooks: bool,
 }
 
@@ -57,47 +57,14 @@ pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Generates the client source for one spec; returns it with the normalizations applied.
-/// The client's inner value carries request hooks: one run on every request just before it
-/// is sent (to set the current bearer token, trace the attempt) and one run on every result
-/// (to trace it and keep the status of error bodies that are not JSON).
-///
-/// The generated crate has no hand-written code, so the hook types are spelled with std and
-/// reqwest types only: the inner value is an `Arc<dyn Any + Send + Sync>` (which is `Debug`,
-/// as the generated `Client` requires), and a value of type [`hooks_type`] inside it is
-/// called; any other value (e.g. `Arc::new(())`) means "no hooks".
-fn request_hooks(settings: &mut GenerationSettings) {
-    let hooks = hooks_type();
+/// Typed hooks (progenitor-client's `ClientHooks`): the client's inner value is
+/// `crate::Hooks`, hand-written beside the generated module, and the generated code requires
+/// an `impl ClientHooks<Hooks> for Client` (also hand-written there). Its `exec` owns each
+/// request, so the transport a higher layer installs can set the token and re-send.
+fn typed_hooks(settings: &mut GenerationSettings) {
     settings
-        .with_inner_type(quote::quote! {
-            ::std::sync::Arc<dyn ::std::any::Any + ::std::marker::Send + ::std::marker::Sync>
-        })
-        .with_pre_hook(quote::quote! {
-            |inner: &::std::sync::Arc<dyn ::std::any::Any + ::std::marker::Send + ::std::marker::Sync>,
-             request: &mut ::reqwest::Request| {
-                if let ::std::option::Option::Some(hooks) = inner.downcast_ref::<#hooks>() {
-                    (hooks.0)(request)
-                }
-            }
-        })
-        .with_post_hook(quote::quote! {
-            |inner: &::std::sync::Arc<dyn ::std::any::Any + ::std::marker::Send + ::std::marker::Sync>,
-             result: &::reqwest::Result<::reqwest::Response>| {
-                if let ::std::option::Option::Some(hooks) = inner.downcast_ref::<#hooks>() {
-                    (hooks.1)(result)
-                }
-            }
-        });
-}
-
-/// `(pre-request hook, post-request hook)`: the value the hooks look for in the inner `Any`.
-fn hooks_type() -> proc_macro2::TokenStream {
-    quote::quote! {
-        (
-            ::std::sync::Arc<dyn ::std::ops::Fn(&mut ::reqwest::Request) + ::std::marker::Send + ::std::marker::Sync>,
-            ::std::sync::Arc<dyn ::std::ops::Fn(&::reqwest::Result<::reqwest::Response>) + ::std::marker::Send + ::std::marker::Sync>,
-        )
-    }
+        .with_inner_type(quote::quote! { crate::Hooks })
+        .with_hooks(HooksMode::Expected);
 }
 
 pub(crate) fn generate(
@@ -118,7 +85,7 @@ pub(crate) fn generate(
         .with_tag(TagStyle::Merged)
         .with_derive("PartialEq");
     if hooks {
-        request_hooks(&mut settings);
+        typed_hooks(&mut settings);
     }
     let mut generator = Generator::new(&settings);
     let tokens = generator
@@ -132,7 +99,7 @@ pub(crate) fn generate(
          // Source: {spec_name} (sha256 {hex})\n\
          // Generator: progenitor {PROGENITOR_VERSION}, Builder interface, merged tags{}.\n\
          // Change the spec (or xtask), then run `cargo xtask codegen`.\n\n",
-        if hooks { ", request hooks" } else { "" }
+        if hooks { ", typed hooks" } else { "" }
     );
     Ok((format!("{header}{}", prettyplease::unparse(&file)), changes))
 }

@@ -163,14 +163,6 @@ impl TokenSource {
         }
     }
 
-    /// The token the request hook puts on outgoing requests (the last one fetched).
-    pub(crate) fn current(&self) -> Option<AccessToken> {
-        match self {
-            Self::Static(token) => Some(token.clone()),
-            Self::ClientCredentials(cache) => cache.read().map(|c| c.token),
-        }
-    }
-
     /// How many token requests were sent so far.
     pub(crate) fn token_requests(&self) -> u64 {
         match self {

@@ -4,9 +4,9 @@
 use futures_util::{Stream, StreamExt as _};
 use protime_raw::types as raw;
 
+use crate::ProtimeClient;
 use crate::error::Error;
 use crate::filter::ClockingsFilter;
-use crate::{Idempotency, ProtimeClient};
 use protime_model::ValidationErrors;
 use protime_model::{Clocking, ClockingChange};
 
@@ -83,6 +83,15 @@ enum Page {
     Done,
 }
 
+/// A 410 on a delta request means the delta expired (72 hours after its last use); on other
+/// requests it stays an [`Error::Api`].
+fn delta_expired(error: Error) -> Error {
+    match error {
+        Error::Api { status: 410, .. } => Error::DeltaExpired,
+        other => other,
+    }
+}
+
 /// A list page with its items still as raw JSON: each is validated on its own, straight
 /// from its bytes, so one invalid item is reported without failing its page.
 #[derive(serde::Deserialize)]
@@ -126,7 +135,7 @@ impl ProtimeClient {
     ) -> Result<raw::ClockingList, Error> {
         let expression = filter.expression();
         Ok(self
-            .execute("list_clockings", Idempotency::Idempotent, |raw_client| {
+            .execute("list_clockings", |raw_client, _| {
                 let expression = expression.clone();
                 async move {
                     let mut request = raw_client.list_clockings().filter(expression);
@@ -240,11 +249,9 @@ impl ProtimeClient {
     /// ```
     pub async fn get_clocking(&self, id: i64) -> Result<Clocking, Error> {
         let clocking = self
-            .execute(
-                "get_clocking",
-                Idempotency::Idempotent,
-                |raw_client| async move { raw_client.get_clocking().id(id).send().await },
-            )
+            .execute("get_clocking", |raw_client, _| async move {
+                raw_client.get_clocking().id(id).send().await
+            })
             .await?
             .into_inner();
         crate::convert::clocking_from_raw(clocking).map_err(|errors| Error::InvalidItem {
@@ -269,7 +276,10 @@ impl ProtimeClient {
         &self,
         filter: &ClockingsFilter,
     ) -> Result<DeltaSnapshot, Error> {
-        let mut page = self.first_clockings_page(filter, true).await?;
+        let mut page = self
+            .first_clockings_page(filter, true)
+            .await
+            .map_err(delta_expired)?;
         let mut clockings = Vec::new();
         let mut invalid = Vec::new();
         loop {
@@ -281,7 +291,10 @@ impl ProtimeClient {
             }
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => {
-                    page = self.get_link("delta_initial_load", &next).await?;
+                    page = self
+                        .get_link("delta_initial_load", &next)
+                        .await
+                        .map_err(delta_expired)?;
                 }
                 (None, Some(delta_link)) => {
                     return Ok(DeltaSnapshot {
@@ -319,7 +332,10 @@ impl ProtimeClient {
     /// # Ok(()) }
     /// ```
     pub async fn delta(&self, token: &DeltaToken) -> Result<DeltaChanges, Error> {
-        let page: raw::ClockingDeltaPage = self.get_link("delta", token.link()).await?;
+        let page: raw::ClockingDeltaPage = self
+            .get_link("delta", token.link())
+            .await
+            .map_err(delta_expired)?;
         let mut changes = Vec::new();
         let mut invalid = Vec::new();
         for item in page.value {

@@ -20,10 +20,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Request hooks of the generated client put the current bearer token on every request and
-//! trace each attempt (the User-Agent is set on the underlying `reqwest::Client`); the retry loop around each call decides, from the
-//! outcome, whether another attempt is safe (progenitor's hooks observe requests but cannot
-//! re-send them).
+//! Every request — the generated operations and the `nextLink`/`deltaLink` follow-ups — goes
+//! through one transport (installed in the generated client as its `protime_raw::Transport`):
+//! it puts the bearer token on the request, refreshes it once on a 401, re-sends where that
+//! is safe (429; 502/503/504 and transport errors except for creates) and records the status,
+//! `Location` and `Retry-After` of what came back. The User-Agent is set on the underlying
+//! `reqwest::Client`.
 
 mod auth;
 mod clockings;
@@ -31,12 +33,12 @@ pub mod convert;
 mod error;
 mod filter;
 mod retry;
+mod transport;
 mod webhooks;
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use auth::{AccessToken, ClientSecret};
 pub use clockings::{ClockingPage, DeltaChanges, DeltaSnapshot, DeltaToken};
@@ -50,6 +52,7 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub use webhooks::{CreatedWebhook, ExternalReference};
 
 use auth::{Credentials, SharedTokens, TokenSource};
+use transport::Seen;
 
 /// Which Protime environment a tenant lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,7 +351,10 @@ impl ProtimeClientBuilder {
         let raw = protime_raw::Client::new_with_client(
             &base_url,
             http.clone(),
-            Arc::new(request_hooks(tokens.clone())),
+            protime_raw::Hooks::with_transport(Arc::new(transport::SharedTransport {
+                tokens: Arc::clone(&tokens),
+                retry: self.retry.clone(),
+            })),
         );
         Ok(ProtimeClient {
             inner: Arc::new(Inner {
@@ -389,65 +395,8 @@ fn check_user_agent(user_agent: &str) -> Result<(), Error> {
     }
 }
 
-/// What the post-request hook saw of the last response in the current call.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Observed {
-    pub(crate) status: Option<u16>,
-    pub(crate) location: Option<String>,
-    pub(crate) retry_after: Option<Duration>,
-}
-
-tokio::task_local! {
-    static OBSERVED: RefCell<Observed>;
-}
-
-/// The last response the post-request hook saw in the current call (inside
-/// [`ProtimeClient::execute`]); empty elsewhere.
-pub(crate) fn observed() -> Observed {
-    OBSERVED
-        .try_with(|cell| cell.borrow().clone())
-        .unwrap_or_default()
-}
-
-/// The hooks of the generated client: bearer token on every request, tracing, and the
-/// status of every response (progenitor drops it for error bodies that are not JSON).
-fn request_hooks(tokens: SharedTokens) -> protime_raw::RequestHooks {
-    (
-        Arc::new(move |request: &mut reqwest::Request| {
-            if let Some(token) = tokens.current()
-                && let Ok(value) = format!("Bearer {}", token.expose_secret()).parse()
-            {
-                request
-                    .headers_mut()
-                    .insert(reqwest::header::AUTHORIZATION, value);
-            }
-            tracing::debug!(method = %request.method(), url = %request.url(), "protime request");
-        }),
-        Arc::new(|result: &reqwest::Result<reqwest::Response>| match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let _ = OBSERVED.try_with(|cell| {
-                    *cell.borrow_mut() = Observed {
-                        status: Some(status),
-                        location,
-                        retry_after: retry::parse_retry_after(
-                            response.headers().get("retry-after"),
-                        ),
-                    }
-                });
-                tracing::debug!(status, url = %response.url(), "protime response");
-            }
-            Err(error) => tracing::debug!(%error, "protime request failed"),
-        }),
-    )
-}
-
 struct Inner {
+    /// The generated client with the shared transport, for [`ProtimeClient::raw`].
     raw: protime_raw::Client,
     http: reqwest::Client,
     base_url: String,
@@ -469,28 +418,6 @@ impl std::fmt::Debug for ProtimeClient {
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether a request may be sent again after a failure that may have reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Idempotency {
-    /// Reads and deletes: safe to repeat.
-    Idempotent,
-    /// Creates: repeat only when nothing reached the server (429, connection refused).
-    NotIdempotent,
-}
-
-/// How one attempt ended, for the retry loop.
-enum Attempt<T> {
-    Done(T),
-    /// 401: refresh the token once and try again.
-    Unauthorized(Error),
-    /// Worth another attempt after `wait` (or the backoff when `None`).
-    Retry {
-        error: Error,
-        wait: Option<Duration>,
-    },
-    Fail(Error),
 }
 
 type RawError = protime_raw::Error<protime_raw::types::ProtimeError>;
@@ -528,12 +455,12 @@ impl ProtimeClient {
         }
     }
 
-    /// The generated client underneath, for operations this layer does not wrap. Its hooks
-    /// add the current token; call [`Self::ensure_token`] first.
+    /// The generated client underneath, for operations this layer does not wrap. It sends
+    /// through the same transport (token, refresh, retries); errors are the generated
+    /// client's own.
     ///
     /// ```no_run
     /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), Box<dyn std::error::Error>> {
-    /// client.ensure_token().await?;
     /// let webhook = client.raw().get_webhook().id("a7d8").send().await?.into_inner();
     /// println!("{}: {}", webhook.id, webhook.status);
     /// # Ok(()) }
@@ -591,31 +518,31 @@ impl ProtimeClient {
         self.inner.allow_insecure_destinations
     }
 
-    /// Runs `call` with a valid token, retrying where safe and refreshing the token once on
-    /// a 401. `call` receives the generated client and returns its result.
+    /// Runs one operation of the generated client through a transport of its own (token,
+    /// refresh, retries; see the crate documentation), then turns the result into this
+    /// crate's [`Error`] with what the transport saw. `call` gets the generated client and
+    /// that transport (to read the status or `Location` of an answer it decodes by hand).
     pub(crate) async fn execute<T, F, Fut>(
         &self,
         operation: &'static str,
-        idempotency: Idempotency,
-        mut call: F,
+        call: F,
     ) -> Result<protime_raw::ResponseValue<T>, Error>
     where
-        F: FnMut(protime_raw::Client) -> Fut,
+        F: FnOnce(protime_raw::Client, Arc<transport::CallTransport>) -> Fut,
         Fut: Future<Output = Result<protime_raw::ResponseValue<T>, RawError>>,
     {
-        self.retry_loop(operation, |_| {
-            let request = call(self.inner.raw.clone());
-            async move {
-                let (result, seen) = OBSERVED
-                    .scope(RefCell::new(Observed::default()), async {
-                        let result = request.await;
-                        (result, observed())
-                    })
-                    .await;
-                classify(operation, idempotency, result, seen).await
-            }
-        })
-        .await
+        let transport =
+            Arc::new(transport::CallTransport::start(&self.inner.tokens, &self.inner.retry).await?);
+        let raw = protime_raw::Client::new_with_client(
+            &self.inner.base_url,
+            self.inner.http.clone(),
+            protime_raw::Hooks::with_transport(transport.clone()),
+        );
+        let result = call(raw, Arc::clone(&transport)).await;
+        if let Some(error) = transport.take_token_error() {
+            return Err(error);
+        }
+        classify(operation, result, &transport.seen()).await
     }
 
     /// GETs a host-relative link (`nextLink`, `deltaLink`) with the same token handling and
@@ -634,47 +561,47 @@ impl ProtimeClient {
         })
     }
 
-    /// GETs `url` (on the API's origin) with the token handling and retries, and returns the
-    /// status and body of the successful response.
+    /// GETs `url` (on the API's origin) through the same transport as the generated
+    /// operations, and returns the status and body of the successful response.
     pub(crate) async fn get_bytes(
         &self,
         operation: &'static str,
         url: reqwest::Url,
     ) -> Result<(u16, bytes::Bytes), Error> {
-        self.retry_loop(operation, |token| {
-            let request = self
-                .inner
-                .http
-                .get(url.clone())
-                .bearer_auth(token.expose_secret())
-                .header(reqwest::header::ACCEPT, "application/json");
-            async move {
-                match request.send().await {
-                    Err(error) => classify_transport(operation, Idempotency::Idempotent, error),
-                    Ok(response) => {
-                        let status = response.status();
-                        let retry_after =
-                            retry::parse_retry_after(response.headers().get("retry-after"));
-                        match response.bytes().await {
-                            Err(error) => {
-                                classify_transport(operation, Idempotency::Idempotent, error)
-                            }
-                            Ok(bytes) if status.is_success() => {
-                                Attempt::Done((status.as_u16(), bytes))
-                            }
-                            Ok(bytes) => classify_status(
-                                operation,
-                                Idempotency::Idempotent,
-                                status.as_u16(),
-                                ApiErrorBody::from_bytes(&bytes).unwrap_or_default(),
-                                retry_after,
-                            ),
-                        }
-                    }
-                }
-            }
-        })
-        .await
+        let transport =
+            transport::CallTransport::start(&self.inner.tokens, &self.inner.retry).await?;
+        let request = self
+            .inner
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .build()
+            .map_err(|error| Error::Transport {
+                operation,
+                attempts: 0,
+                source: error,
+            })?;
+        let result = transport.send(&self.inner.http, request, operation).await;
+        if let Some(error) = transport.take_token_error() {
+            return Err(error);
+        }
+        let seen = transport.seen();
+        let response = result.map_err(|error| transport_error(operation, error, &seen))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| transport_error(operation, error, &seen))?;
+        if (200..300).contains(&status) {
+            Ok((status, bytes))
+        } else {
+            Err(status_error(
+                operation,
+                status,
+                ApiErrorBody::from_bytes(&bytes).unwrap_or_default(),
+                &seen,
+            ))
+        }
     }
 
     /// A host-relative link as a full URL. Links may carry unencoded spaces (the delta
@@ -704,171 +631,73 @@ impl ProtimeClient {
         }
         Ok(url)
     }
-
-    async fn retry_loop<T, F, Fut>(
-        &self,
-        operation: &'static str,
-        mut attempt_fn: F,
-    ) -> Result<T, Error>
-    where
-        F: FnMut(AccessToken) -> Fut,
-        Fut: Future<Output = Attempt<T>>,
-    {
-        let policy = &self.inner.retry;
-        let started = Instant::now();
-        let mut attempts = 0_u32;
-        let mut refreshed = false;
-        let mut token = self.inner.tokens.token().await?;
-        loop {
-            attempts += 1;
-            let outcome = attempt_fn(token.clone()).await;
-            let (error, wait) = match outcome {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Unauthorized(error) => {
-                    if refreshed {
-                        return Err(error);
-                    }
-                    refreshed = true;
-                    match self.inner.tokens.refresh_after_rejection(&token).await {
-                        None => return Err(error),
-                        Some(fresh) => {
-                            tracing::debug!(operation, "401: token refreshed, trying again");
-                            token = fresh?;
-                            attempts -= 1; // a refresh is not a retry
-                            continue;
-                        }
-                    }
-                }
-                Attempt::Retry { error, wait } => (error, wait),
-            };
-            let wait = wait.unwrap_or_else(|| policy.backoff(attempts));
-            let out_of_budget = attempts >= policy.max_attempts
-                || started.elapsed() + wait > policy.max_elapsed
-                || wait > policy.max_retry_after;
-            if out_of_budget {
-                return Err(match error {
-                    Error::RateLimited { retry_after, .. } => Error::RateLimited {
-                        operation,
-                        attempts,
-                        retry_after,
-                    },
-                    Error::Transport { source, .. } => Error::Transport {
-                        operation,
-                        attempts,
-                        source,
-                    },
-                    other => other,
-                });
-            }
-            tracing::info!(operation, attempt = attempts, wait_ms = wait.as_millis() as u64, %error, "retrying Protime request");
-            tokio::time::sleep(wait).await;
-        }
-    }
 }
 
-fn classify_transport<T>(
-    operation: &'static str,
-    idempotency: Idempotency,
-    error: reqwest::Error,
-) -> Attempt<T> {
-    // Nothing reached the server when the connection could not be made: always safe.
-    let safe = idempotency == Idempotency::Idempotent || error.is_connect();
-    let error = Error::Transport {
-        operation,
-        attempts: 1,
-        source: error,
-    };
-    if safe {
-        Attempt::Retry { error, wait: None }
-    } else {
-        Attempt::Fail(error)
-    }
-}
-
-fn classify_status<T>(
-    operation: &'static str,
-    idempotency: Idempotency,
-    status: u16,
-    body: ApiErrorBody,
-    retry_after: Option<Duration>,
-) -> Attempt<T> {
+/// The error of an error status, after the transport's retries. A 410 is an [`Error::Api`]
+/// here; the delta operations, where it means an expired delta, turn it into
+/// [`Error::DeltaExpired`].
+fn status_error(operation: &'static str, status: u16, body: ApiErrorBody, seen: &Seen) -> Error {
     match status {
-        401 => Attempt::Unauthorized(Error::Api {
+        429 => Error::RateLimited {
+            operation,
+            attempts: seen.attempts,
+            retry_after: seen.retry_after,
+        },
+        _ => Error::Api {
             operation,
             status,
             body,
-        }),
-        410 => Attempt::Fail(Error::DeltaExpired),
-        429 => Attempt::Retry {
-            error: Error::RateLimited {
-                operation,
-                attempts: 1,
-                retry_after,
-            },
-            wait: retry_after,
         },
-        502..=504 if idempotency == Idempotency::Idempotent => Attempt::Retry {
-            error: Error::Api {
-                operation,
-                status,
-                body,
-            },
-            wait: retry_after,
-        },
-        _ => Attempt::Fail(Error::Api {
-            operation,
-            status,
-            body,
-        }),
     }
 }
 
-/// Turns the generated client's result into an attempt outcome, keeping the status even
-/// when progenitor lost it (`status` comes from the post-request hook).
+fn transport_error(operation: &'static str, source: reqwest::Error, seen: &Seen) -> Error {
+    Error::Transport {
+        operation,
+        attempts: seen.attempts.max(1),
+        source,
+    }
+}
+
+/// Turns the generated client's result into this crate's error, keeping the status even
+/// where progenitor lost it (an error body that is not JSON): the transport saw it.
 async fn classify<T>(
     operation: &'static str,
-    idempotency: Idempotency,
     result: Result<protime_raw::ResponseValue<T>, RawError>,
-    seen: Observed,
-) -> Attempt<protime_raw::ResponseValue<T>> {
-    let status = seen.status;
+    seen: &Seen,
+) -> Result<protime_raw::ResponseValue<T>, Error> {
     match result {
-        Ok(value) => Attempt::Done(value),
+        Ok(value) => Ok(value),
         Err(protime_raw::Error::ErrorResponse(response)) => {
-            let code = response.status().as_u16();
-            let retry_after = retry::parse_retry_after(response.headers().get("retry-after"));
-            classify_status(
+            let status = response.status().as_u16();
+            Err(status_error(
                 operation,
-                idempotency,
-                code,
+                status,
                 ApiErrorBody::from_raw(response.into_inner()),
-                retry_after,
-            )
+                seen,
+            ))
         }
         Err(protime_raw::Error::UnexpectedResponse(response)) => {
             // A status the spec does not list for this operation: decode the body if it has
             // Protime's error shape.
-            let code = response.status().as_u16();
-            let retry_after = retry::parse_retry_after(response.headers().get("retry-after"));
+            let status = response.status().as_u16();
             let body = response
                 .bytes()
                 .await
                 .ok()
                 .and_then(|bytes| ApiErrorBody::from_bytes(&bytes))
                 .unwrap_or_default();
-            classify_status(operation, idempotency, code, body, retry_after)
+            Err(status_error(operation, status, body, seen))
         }
-        Err(protime_raw::Error::InvalidResponsePayload(bytes, error)) => match status {
+        Err(protime_raw::Error::InvalidResponsePayload(bytes, error)) => match seen.status {
             // A documented error status with a body that is not JSON (e.g. an empty 401).
-            Some(code) if code >= 400 => classify_status(
+            Some(status) if status >= 400 => Err(status_error(
                 operation,
-                idempotency,
-                code,
+                status,
                 ApiErrorBody::from_bytes(&bytes).unwrap_or_default(),
-                seen.retry_after,
-            ),
-            _ => Attempt::Fail(Error::InvalidResponse {
+                seen,
+            )),
+            status => Err(Error::InvalidResponse {
                 operation,
                 status,
                 message: format!("body does not match the spec: {error}"),
@@ -877,10 +706,10 @@ async fn classify<T>(
         Err(
             protime_raw::Error::CommunicationError(error)
             | protime_raw::Error::ResponseBodyError(error),
-        ) => classify_transport(operation, idempotency, error),
-        Err(other) => Attempt::Fail(Error::InvalidResponse {
+        ) => Err(transport_error(operation, error, seen)),
+        Err(other) => Err(Error::InvalidResponse {
             operation,
-            status: other.status().map(|s| s.as_u16()).or(status),
+            status: other.status().map(|s| s.as_u16()).or(seen.status),
             message: other.to_string(),
         }),
     }

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use protime_raw::types::{CollectionName, Webhook, WebhookCreateRequest, WebhookCreated};
 
+use crate::ProtimeClient;
 use crate::error::Error;
 use crate::filter::WebhookFilter;
-use crate::{Idempotency, ProtimeClient, observed};
 use secrecy::SecretString;
 
 /// One `(collection,reference)` pair of `?externalReferences=`, e.g. `(people,@badge-number)`.
@@ -131,7 +131,7 @@ impl ProtimeClient {
         };
         // Not idempotent: a repeated create would make a second webhook.
         let response = self
-            .execute("create_webhook", Idempotency::NotIdempotent, |raw| {
+            .execute("create_webhook", |raw, transport| {
                 let body = body.clone();
                 let references = references.clone();
                 async move {
@@ -141,7 +141,7 @@ impl ProtimeClient {
                     }
                     match request.send().await {
                         Err(protime_raw::Error::InvalidResponsePayload(bytes, error)) => {
-                            let seen = observed();
+                            let seen = transport.seen();
                             let status = seen.status.unwrap_or_default();
                             match tolerant_created(&bytes, seen.location.as_deref()) {
                                 Some(created) if (200..300).contains(&status) => {
@@ -225,7 +225,7 @@ impl ProtimeClient {
     pub async fn list_webhooks(&self, filter: &WebhookFilter) -> Result<Vec<Webhook>, Error> {
         let expression = filter.expression();
         let page = self
-            .execute("list_webhooks", Idempotency::Idempotent, |raw| {
+            .execute("list_webhooks", |raw, _| {
                 let expression = expression.clone();
                 async move {
                     let mut request = raw.list_webhooks();
@@ -258,7 +258,7 @@ impl ProtimeClient {
     /// ```
     pub async fn get_webhook(&self, id: &str) -> Result<Webhook, Error> {
         Ok(self
-            .execute("get_webhook", Idempotency::Idempotent, |raw| {
+            .execute("get_webhook", |raw, _| {
                 let id = id.to_owned();
                 async move { raw.get_webhook().id(id).send().await }
             })
@@ -274,7 +274,7 @@ impl ProtimeClient {
     /// # Ok(()) }
     /// ```
     pub async fn delete_webhook(&self, id: &str) -> Result<(), Error> {
-        self.execute("delete_webhook", Idempotency::Idempotent, |raw| {
+        self.execute("delete_webhook", |raw, _| {
             let id = id.to_owned();
             async move { raw.delete_webhook().id(id).send().await }
         })

@@ -10,14 +10,14 @@
 //! `protime-webhooks` for validated events and an ergonomic client.
 //!
 //! Authentication and the mandatory `User-Agent` are set on the `reqwest::Client` you pass
-//! in, or by request hooks. HTTPS needs a TLS backend: enable this crate's `rustls` feature,
+//! in, or by a [`Transport`]. HTTPS needs a TLS backend: enable this crate's `rustls` feature,
 //! or enable one on `reqwest` in your binary.
 //!
-//! **Request hooks.** The client's inner value is an `Arc<dyn Any + Send + Sync>`. When it
-//! holds a [`RequestHooks`] tuple, the first closure runs on every request just before it is
-//! sent (set a fresh bearer token, trace the attempt) and the second on every result (trace
-//! it, keep the status of an error body that is not JSON). `protime-webhooks` uses them for
-//! its ergonomic client; pass `Arc::new(())` for none.
+//! **Hooks.** The generated client calls progenitor-client's typed `ClientHooks` on every
+//! operation; this crate implements them for [`Client`] with one seam, the [`Transport`] in
+//! its [`Hooks`]. With [`Hooks::default`] every request goes out as built. A transport owns
+//! each request, so it can set a fresh bearer token, re-send after a 401 or a 429, and keep
+//! whatever it saw of the response: `protime-client` installs one.
 //!
 //! ```no_run
 //! use protime_raw::{Client, types};
@@ -29,8 +29,8 @@
 //!     .user_agent("ClockingSync/1.0 (Acme Corp)")
 //!     .default_headers(headers)
 //!     .build()?;
-//! // No request hooks: any value other than `protime_raw::RequestHooks` in the inner slot.
-//! let client = Client::new_with_client("https://acme.myprotime.eu", http, std::sync::Arc::new(()));
+//! // No transport: requests go out as built.
+//! let client = Client::new_with_client("https://acme.myprotime.eu", http, protime_raw::Hooks::default());
 //!
 //! let created = client
 //!     .create_webhook()
@@ -63,12 +63,83 @@ mod generated;
 
 pub use generated::*;
 
-/// The value to put in the client's inner slot to get request hooks: `(before each request,
-/// after each result)`. The generated code looks for exactly this type.
-pub type RequestHooks = (
-    std::sync::Arc<dyn Fn(&mut reqwest::Request) + Send + Sync>,
-    std::sync::Arc<dyn Fn(&reqwest::Result<reqwest::Response>) + Send + Sync>,
-);
+/// The future a [`Transport`] returns.
+pub type TransportFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a>,
+>;
+
+/// Sends the generated client's requests: the one place where behaviour meets the wire.
+///
+/// ```
+/// use protime_raw::{Client, Hooks, Transport, TransportFuture};
+///
+/// /// Adds a header to every request.
+/// #[derive(Debug)]
+/// struct Tagging;
+///
+/// impl Transport for Tagging {
+///     fn send<'a>(
+///         &'a self,
+///         http: &'a reqwest::Client,
+///         mut request: reqwest::Request,
+///         _operation: &'static str,
+///     ) -> TransportFuture<'a> {
+///         request.headers_mut().insert("x-tag", reqwest::header::HeaderValue::from_static("1"));
+///         Box::pin(http.execute(request))
+///     }
+/// }
+///
+/// let client = Client::new("http://127.0.0.1:9", Hooks::with_transport(std::sync::Arc::new(Tagging)));
+/// # let _ = client;
+/// ```
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Sends `request` (an operation of the spec, named by its `operationId`) with `http`,
+    /// the client's `reqwest::Client`, and returns the response the operation decodes.
+    fn send<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: reqwest::Request,
+        operation: &'static str,
+    ) -> TransportFuture<'a>;
+}
+
+/// The generated client's inner value: the [`Transport`], if one is installed.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    transport: Option<std::sync::Arc<dyn Transport>>,
+}
+
+impl Hooks {
+    /// Hooks that send every request through `transport`.
+    pub fn with_transport(transport: std::sync::Arc<dyn Transport>) -> Self {
+        Self {
+            transport: Some(transport),
+        }
+    }
+
+    /// The installed transport.
+    pub fn transport(&self) -> Option<&std::sync::Arc<dyn Transport>> {
+        self.transport.as_ref()
+    }
+}
+
+impl progenitor_client::ClientHooks<Hooks> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &progenitor_client::OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        use progenitor_client::ClientInfo as _;
+        match self.inner().transport() {
+            Some(transport) => {
+                transport
+                    .send(self.client(), request, info.operation_id)
+                    .await
+            }
+            None => self.client().execute(request).await,
+        }
+    }
+}
 
 /// Path prefix of every Protime API v1 endpoint; `nextLink` and `deltaLink` values start with it.
 pub const API_PATH_PREFIX: &str = "/connector/protimeapi/api/v1";

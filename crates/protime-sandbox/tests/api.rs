@@ -912,7 +912,7 @@ async fn embedded_router_works_with_the_generated_client() {
     let client = protime_raw::Client::new_with_client(
         &format!("http://{address}"),
         authed,
-        std::sync::Arc::new(()),
+        protime_raw::Hooks::default(),
     );
     let page = client
         .list_clockings()

@@ -27,7 +27,7 @@ fn client(server: &MockServer) -> Client {
         .default_headers(headers)
         .build()
         .unwrap();
-    Client::new_with_client(&server.uri(), http, std::sync::Arc::new(()))
+    Client::new_with_client(&server.uri(), http, protime_raw::Hooks::default())
 }
 
 fn webhook_json(id: &str, status: &str) -> serde_json::Value {
@@ -253,41 +253,81 @@ async fn a_missing_required_parameter_fails_before_any_request() {
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
+/// A transport that authorizes, records every status and re-sends once after a 401: what
+/// the typed hooks make possible (the transport owns the request).
+#[derive(Debug, Default)]
+struct Recording {
+    statuses: std::sync::Mutex<Vec<u16>>,
+}
+
+impl protime_raw::Transport for Recording {
+    fn send<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        request: reqwest::Request,
+        _operation: &'static str,
+    ) -> protime_raw::TransportFuture<'a> {
+        Box::pin(async move {
+            let mut last = None;
+            for token in ["Bearer stale", "Bearer fresh"] {
+                let mut attempt = request.try_clone().unwrap();
+                attempt
+                    .headers_mut()
+                    .insert(reqwest::header::AUTHORIZATION, token.parse().unwrap());
+                let response = http.execute(attempt).await?;
+                let status = response.status().as_u16();
+                self.statuses.lock().unwrap().push(status);
+                if status != 401 {
+                    return Ok(response);
+                }
+                last = Some(response);
+            }
+            Ok(last.unwrap())
+        })
+    }
+}
+
 #[tokio::test]
-async fn request_hooks_run_before_each_request_and_after_each_result() {
-    use std::sync::{Arc, Mutex};
+async fn a_transport_owns_each_request_and_can_send_it_again() {
+    use std::sync::Arc;
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("{WEBHOOKS}/abc")))
-        .and(header("authorization", "Bearer from-hook"))
+        .and(header("authorization", "Bearer stale"))
         .respond_with(ResponseTemplate::new(401)) // empty body: not JSON
         .expect(1)
         .mount(&server)
         .await;
-    let seen: Arc<Mutex<Vec<u16>>> = Arc::default();
-    let seen_in_hook = seen.clone();
-    let hooks: protime_raw::RequestHooks = (
-        Arc::new(|request: &mut reqwest::Request| {
-            request.headers_mut().insert(
-                reqwest::header::AUTHORIZATION,
-                "Bearer from-hook".parse().unwrap(),
-            );
-        }),
-        Arc::new(move |result: &reqwest::Result<reqwest::Response>| {
-            if let Ok(response) = result {
-                seen_in_hook
-                    .lock()
-                    .unwrap()
-                    .push(response.status().as_u16());
-            }
-        }),
+    Mock::given(method("GET"))
+        .and(path(format!("{WEBHOOKS}/abc")))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "abc", "destinationUrl": "https://x.example/h", "collectionName": "clockings",
+            "status": "Enabled", "validUntil": "2026-03-31T12:00:00Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let transport = Arc::new(Recording::default());
+    let client = Client::new_with_client(
+        &server.uri(),
+        reqwest::Client::new(),
+        protime_raw::Hooks::with_transport(transport.clone()),
     );
-    let client = Client::new_with_client(&server.uri(), reqwest::Client::new(), Arc::new(hooks));
-    let error = client.get_webhook().id("abc").send().await.unwrap_err();
-    // progenitor loses the status of a non-JSON error body; the post hook keeps it.
-    assert!(
-        error.status().is_none() || error.status().map(|s| s.as_u16()) == Some(401),
-        "{error:?}"
-    );
-    assert_eq!(*seen.lock().unwrap(), vec![401]);
+    let webhook = client.get_webhook().id("abc").send().await.unwrap();
+    assert_eq!(webhook.id, "abc");
+    assert_eq!(*transport.statuses.lock().unwrap(), vec![401, 200]);
+}
+
+#[tokio::test]
+async fn without_a_transport_requests_go_out_as_built() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{WEBHOOKS}/abc")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::new(&server.uri(), protime_raw::Hooks::default());
+    client.delete_webhook().id("abc").send().await.unwrap();
 }
