@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::Sandbox;
 use crate::config::scopes;
-use crate::data::{Draft, DraftKind, ExternalRefRequest, MINUTE_MAX, MINUTE_MIN};
+use crate::data::{Draft, DraftKind, ExternalRefRequest};
 use crate::error::ApiError;
 use crate::filter::{ClockingFilter, WebhookFilter};
 use crate::state::{Caller, Continuation, DeltaRefusal, TokenRefusal, WebhookEntry};
@@ -720,11 +720,10 @@ fn validate_clocking(
     catalog: &crate::data::Catalog,
 ) -> Result<Draft, Vec<String>> {
     let mut reasons = Vec::new();
+    // Ranges come from the model's checked constructors: one copy of every rule.
     let minute = request.time_of_day_in_minutes;
-    if !(MINUTE_MIN..=MINUTE_MAX).contains(&minute) {
-        reasons.push(format!(
-            "timeOfDayInMinutes {minute} is out of range ({MINUTE_MIN}..{MINUTE_MAX})"
-        ));
+    if let Err(error) = protime_model::MinuteOfDay::new(i64::from(minute)) {
+        reasons.push(format!("timeOfDayInMinutes: {error}"));
     }
     let person = resolve(
         &request.person,
@@ -760,17 +759,11 @@ fn validate_clocking(
         )
     });
     if let Some(geo) = &request.geolocation {
-        if !(-90.0..=90.0).contains(&geo.latitude) {
-            reasons.push(format!(
-                "geolocation.latitude {} is out of range (-90..90)",
-                geo.latitude
-            ));
+        if let Err(error) = protime_model::Latitude::new(geo.latitude) {
+            reasons.push(format!("geolocation.latitude: {error}"));
         }
-        if !(-180.0..=180.0).contains(&geo.longitude) {
-            reasons.push(format!(
-                "geolocation.longitude {} is out of range (-180..180)",
-                geo.longitude
-            ));
+        if let Err(error) = protime_model::Longitude::new(geo.longitude) {
+            reasons.push(format!("geolocation.longitude: {error}"));
         }
     }
     let kind_name = request.kind.to_string();
@@ -823,8 +816,10 @@ fn validate_clocking(
             }
             let mut seen = BTreeSet::new();
             for level in &request.activity_levels {
-                if level.activity_definition.id.trim().is_empty() {
-                    reasons.push("activityLevels[].activityDefinition.id must not be empty".into());
+                if let Err(error) =
+                    protime_model::ActivityDefinitionId::new(level.activity_definition.id.clone())
+                {
+                    reasons.push(format!("activityLevels[].activityDefinition.id: {error}"));
                 }
                 if !seen.insert(level.level) {
                     reasons.push(format!("activity level {} is given twice", level.level));

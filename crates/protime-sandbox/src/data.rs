@@ -12,10 +12,10 @@ use protime_raw::types::{
 
 use crate::rng::SeededRng;
 
-/// Smallest minute a clocking may carry.
-pub(crate) const MINUTE_MIN: i32 = -1440;
+/// Smallest minute a clocking may carry: the model's rule, not a copy of it.
+pub(crate) const MINUTE_MIN: i32 = protime_model::MinuteOfDay::MIN as i32;
 /// Largest minute a clocking may carry.
-pub(crate) const MINUTE_MAX: i32 = 2880;
+pub(crate) const MINUTE_MAX: i32 = protime_model::MinuteOfDay::MAX as i32;
 
 /// How a person's working day is laid out, in minutes relative to the clocking date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
