@@ -4,7 +4,7 @@
 Usage: python3 .ci/check_signatures.py tests/fixtures/signatures.json
 
 Each vector names a key, a body and a signature scheme (see
-crates/protime-webhooks/src/signature.rs). This script rebuilds the headers a sender would set
+crates/protime-webhooks/src/signature/sign.rs). This script rebuilds the headers a sender would set
 using only Python's standard library (hmac, hashlib, base64) and compares them with the
 vector's "expected" headers, exactly (header names and values).
 
