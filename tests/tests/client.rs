@@ -327,6 +327,65 @@ async fn clockings_follow_next_link_across_three_pages_with_an_empty_middle_page
 }
 
 #[tokio::test]
+async fn an_invalid_item_is_reported_alone_and_does_not_end_its_page_or_the_list() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let filter = ClockingsFilter::between(
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+    )
+    .unwrap();
+    let mut out_of_range = clocking(2);
+    out_of_range["timeOfDayInMinutes"] = json!(99999);
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(wiremock::matchers::query_param_is_missing(
+            "continuationToken",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking(1), out_of_range, clocking(3)],
+            "nextLink": format!("{API}/clockings?continuationToken=page2")
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("continuationToken", "page2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [clocking(4)]})))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let pages: Vec<_> = client.clocking_pages(&filter).collect().await;
+    let pages: Vec<_> = pages.into_iter().map(Result::unwrap).collect();
+    assert_eq!(pages.len(), 2);
+    let ids = |page: &protime_client::ClockingPage| -> Vec<i64> {
+        page.clockings.iter().map(|c| c.id.get()).collect()
+    };
+    assert_eq!(ids(&pages[0]), vec![1, 3]);
+    assert_eq!(pages[0].invalid.len(), 1);
+    let pointers: Vec<&str> = pages[0].invalid[0]
+        .errors()
+        .iter()
+        .map(|e| e.pointer.as_str())
+        .collect();
+    assert_eq!(pointers, vec!["/data/timeOfDayInMinutes"]);
+    assert_eq!(ids(&pages[1]), vec![4]);
+
+    // Item by item: the invalid one comes after the valid ones of its page.
+    let items: Vec<_> = client.clockings(&filter).collect().await;
+    let summary: Vec<Result<i64, &'static str>> = items
+        .iter()
+        .map(|item| match item {
+            Ok(clocking) => Ok(clocking.id.get()),
+            Err(Error::InvalidItem { operation, .. }) => Err(*operation),
+            Err(other) => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(summary, vec![Ok(1), Ok(3), Err("list_clockings"), Ok(4)]);
+}
+
+#[tokio::test]
 async fn delta_initial_load_then_changes_then_410() {
     let server = MockServer::start().await;
     mount_token(&server, "t", None).await;

@@ -1,5 +1,5 @@
 //! `cargo xtask schema`: writes (or checks) the JSON Schemas under `schemas/`, emitted from
-//! the protime-webhooks model by protime-schema's `emit_schemas` example (run through cargo,
+//! the protime-model types by protime-schema's `emit_schemas` example (run through cargo,
 //! so that xtask itself does not depend on the generated client).
 
 use std::path::Path;

@@ -190,8 +190,8 @@ impl ProtimeClient {
         })
     }
 
-    /// Every clocking of `filter`, one page at a time (the unit a sync writes in one
-    /// transaction): follows `nextLink` until it is absent; an empty page does not end the
+    /// Every clocking of `filter`, one page at a time (what a sync gathers into its
+    /// transactions): follows `nextLink` until it is absent; an empty page does not end the
     /// list. Memory holds one page. A request error is yielded once and ends the stream.
     ///
     /// ```no_run
@@ -230,8 +230,9 @@ impl ProtimeClient {
         })
     }
 
-    /// The first page of `filter`: `GET …/clockings?filter=…`, as the generated
-    /// `list_clockings` sends it.
+    /// The first page of `filter`: `GET …/clockings?filter=…`, the request the generated
+    /// `list_clockings` sends, without the `api-version` header progenitor adds (the docs
+    /// do not ask for it).
     fn clockings_url(&self, filter: &ClockingsFilter) -> Result<reqwest::Url, Error> {
         let mut url = self.link_url(&format!("{}/clockings", protime_raw::API_PATH_PREFIX))?;
         url.query_pairs_mut()

@@ -7,7 +7,7 @@
 //!
 //! This crate is the bare API: no token handling, retries or validation. The types accept
 //! anything with the right JSON shape (for example a `timeOfDayInMinutes` of 99999); use
-//! `protime-webhooks` for validated events and an ergonomic client.
+//! `protime-model` for validated events and `protime-client` for an ergonomic client.
 //!
 //! Authentication and the mandatory `User-Agent` are set on the `reqwest::Client` you pass
 //! in, or by a [`Transport`]. HTTPS needs a TLS backend: enable this crate's `rustls` feature,

@@ -29,7 +29,7 @@
 //! 4,096 deliveries; one `record_batch` is never split), applies them all in one
 //! transaction, commits — one `fsync` for the whole group — and only then answers every
 //! waiter. If the group cannot be committed, every waiter gets the error and nothing of it
-//! is acknowledged. A sync writes each page with one `record_batch`.
+//! is acknowledged. A sync writes its pages with `record_batch`, several pages per batch.
 //!
 //! ```no_run
 //! use protime_model::{parse_delivery, ApplyOutcome};

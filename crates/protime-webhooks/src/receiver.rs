@@ -2,13 +2,14 @@
 //! [`VerifiedDelivery`] extractor for your own handlers. The adapter reads the body within
 //! the limit and the deadline; [`crate::receive::ReceiveCore`] does the rest.
 //!
-//! For every POST it enforces, in this order: a body limit (413), a JSON content type (415),
+//! For every POST it enforces, in this order: a JSON content type (415), a body limit (413),
 //! a read deadline against slow senders (408), the HMAC signature over the raw body (401,
 //! with no detail that would help a forger), then validation. A valid change goes to the
 //! [`DeliverySink`]; an authentic but invalid delivery is, by default, stored as a dead
 //! letter and acknowledged, so Protime does not retry it until it disables the webhook. The
-//! receiver answers 2xx only after the sink reports the record durable, and 503 when the
-//! sink fails, so that Protime retries.
+//! receiver answers 2xx only after the sink reports the delivery durable, and 503 when the
+//! sink fails (whatever the [`SinkErrorKind`](crate::sink::SinkErrorKind): an unstored
+//! delivery is never acknowledged), so that Protime retries.
 
 use std::sync::Arc;
 use std::time::Duration;

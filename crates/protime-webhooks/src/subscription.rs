@@ -356,9 +356,19 @@ impl Subscription {
                 &self.external_references,
             )
             .await?;
-        let key = WebhookKey::from_secret(created.key).map_err(Error::Key)?;
+        let key = match WebhookKey::from_secret(created.key)
+            .and_then(|key| self.verifier.add_key(key.clone()).map(|()| key))
+        {
+            Ok(key) => key,
+            Err(error) => {
+                // A webhook whose deliveries cannot be verified must not stay enabled.
+                if let Err(cleanup) = self.client.delete_webhook(&created.id).await {
+                    tracing::warn!(webhook = %created.id, error = %cleanup, "could not delete the new webhook whose key cannot be used");
+                }
+                return Err(Error::Key(error));
+            }
+        };
         let fingerprint = key.fingerprint();
-        self.verifier.add_key(key.clone()).map_err(Error::Key)?;
         let state = SubscriptionState {
             webhook_id: created.id.clone(),
             valid_until: created.valid_until,

@@ -11,9 +11,10 @@ use protime_model::ordering::ApplyOutcome;
 use crate::sink::{BatchFuture, Delivery, DeliverySink, Receipt, SinkError, SyncOrigin};
 use crate::subscription::Error;
 
-/// Most synced clockings written in one [`DeliverySink::record_batch`]: pages that arrive
-/// while a batch commits are gathered up to this many, so a slow disk gets fewer, larger
-/// transactions; it also bounds the sync's memory.
+/// How many synced clockings are gathered for one [`DeliverySink::record_batch`]: pages that
+/// arrive while a batch commits are added while fewer than this many are waiting, so a batch
+/// holds at most this many plus one page; a slow disk gets fewer, larger transactions, and
+/// the sync's memory stays bounded.
 pub const MAX_SYNC_BATCH: usize = 5_000;
 
 /// Running totals of a full sync, reported after each committed batch.
@@ -42,7 +43,7 @@ enum Event {
 }
 
 /// The full sync of `filter` into `sink`, in batches: the pages that arrive while one batch
-/// commits (at least one page, at most [`MAX_SYNC_BATCH`] clockings) form the next
+/// commits (at least one page; see [`MAX_SYNC_BATCH`] for the bound) form the next
 /// [`DeliverySink::record_batch`] — one transaction in a durable sink — so fetching and
 /// committing overlap and memory stays bounded whatever the tenant size. Items are tagged
 /// [`Origin::Sync`](crate::sink::Origin::Sync) with `run` and their page.

@@ -1,10 +1,10 @@
 //! The drift check of the JSON Schemas: the committed files under `schemas/` must be exactly
-//! what the protime-webhooks model emits now (`cargo xtask schema` regenerates them).
+//! what the protime-model types emits now (`cargo xtask schema` regenerates them).
 #![allow(missing_docs)]
 
 #[test]
 fn committed_schemas_match_the_model() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let stale: Vec<&str> = protime_schema::schema_files()
         .into_iter()
         .filter(|file| {
@@ -14,7 +14,7 @@ fn committed_schemas_match_the_model() {
         .collect();
     assert!(
         stale.is_empty(),
-        "stale JSON Schema: {} differs from what the protime-webhooks model emits; run `cargo xtask schema`",
+        "stale JSON Schema: {} differs from what the protime-model types emits; run `cargo xtask schema`",
         stale.join(", ")
     );
 }
