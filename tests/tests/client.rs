@@ -61,6 +61,14 @@ fn clocking(id: i64) -> serde_json::Value {
            "timeOfDayInMinutes": 480 + id, "kind": "InOut", "status": "Active"})
 }
 
+fn january() -> ClockingsFilter {
+    ClockingsFilter::between(
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+    )
+    .unwrap()
+}
+
 async fn mount_token(server: &MockServer, token: &str, times: Option<u64>) {
     let mock = Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
@@ -279,11 +287,7 @@ async fn every_documented_error_body_is_decoded() {
 async fn clockings_follow_next_link_across_three_pages_with_an_empty_middle_page() {
     let server = MockServer::start().await;
     mount_token(&server, "t", None).await;
-    let filter = ClockingsFilter::between(
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
-    )
-    .unwrap();
+    let filter = january();
     let expression = filter.expression();
     Mock::given(method("GET"))
         .and(path(format!("{API}/clockings")))
@@ -330,11 +334,7 @@ async fn clockings_follow_next_link_across_three_pages_with_an_empty_middle_page
 async fn an_invalid_item_is_reported_alone_and_does_not_end_its_page_or_the_list() {
     let server = MockServer::start().await;
     mount_token(&server, "t", None).await;
-    let filter = ClockingsFilter::between(
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
-    )
-    .unwrap();
+    let filter = january();
     let mut out_of_range = clocking(2);
     out_of_range["timeOfDayInMinutes"] = json!(99999);
     Mock::given(method("GET"))
@@ -389,11 +389,7 @@ async fn an_invalid_item_is_reported_alone_and_does_not_end_its_page_or_the_list
 async fn delta_initial_load_then_changes_then_410() {
     let server = MockServer::start().await;
     mount_token(&server, "t", None).await;
-    let filter = ClockingsFilter::between(
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
-    )
-    .unwrap();
+    let filter = january();
     Mock::given(method("GET"))
         .and(path(format!("{API}/clockings")))
         .and(query_param("delta", ""))

@@ -420,6 +420,10 @@ impl std::fmt::Debug for ProtimeClient {
     }
 }
 
+/// Largest response body read by the requests this crate builds itself (`nextLink`,
+/// `deltaLink`, clockings pages).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 type RawError = protime_raw::Error<protime_raw::types::ProtimeError>;
 
 impl ProtimeClient {
@@ -586,12 +590,25 @@ impl ProtimeClient {
             return Err(error);
         }
         let seen = transport.seen();
-        let response = result.map_err(|error| transport_error(operation, error, &seen))?;
+        let mut response = result.map_err(|error| transport_error(operation, error, &seen))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
+        // Read within a cap: a page is kilobytes; an endless body must not take the memory.
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|error| transport_error(operation, error, &seen))?;
+            .map_err(|error| transport_error(operation, error, &seen))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::InvalidResponse {
+                    operation,
+                    status: Some(status),
+                    message: format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let bytes = body.freeze();
         if (200..300).contains(&status) {
             Ok((status, bytes))
         } else {
