@@ -7,7 +7,6 @@
 )]
 
 use std::sync::Barrier;
-use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::*;
@@ -18,32 +17,9 @@ use rusqlite::Connection;
 use schema::SCHEMA_VERSION;
 use serde_json::Value;
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "protime-store-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("store.sqlite3")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::TempDir;
 
 /// Polls a future to completion on this thread (the crate has no tokio runtime).
 fn block_on<F: Future>(future: F) -> F::Output {

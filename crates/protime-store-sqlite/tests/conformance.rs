@@ -2,36 +2,25 @@
 //! durability settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use protime_store_sqlite::{Durability, SqliteStore};
 use protime_webhooks::sink::conformance;
 
-fn fresh_file(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "protime-conformance-{name}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("store.sqlite3")
-}
+mod common;
+use common::TempDir;
 
 async fn run(durability: Durability, name: &str) {
+    // Kept until the run ends, then removed.
     let mut dirs = Vec::new();
     let result = conformance::run(|| {
-        let path = fresh_file(name);
-        dirs.push(path.parent().unwrap().to_path_buf());
+        let dir = TempDir::new(name);
+        let path = dir.db();
+        dirs.push(dir);
         async move { Arc::new(SqliteStore::open_with(path, durability).unwrap()) }
     })
     .await;
-    for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(dirs);
     if let Err(failures) = result {
         panic!("{failures}");
     }

@@ -11,7 +11,6 @@
     missing_docs
 )]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
@@ -35,32 +34,8 @@ const TASKS: usize = 4;
 /// Live clockings, then (id, last version, tombstone) for every tracked id; both by id.
 type State = (Vec<Clocking>, Vec<(ClockingId, ChangeVersion, bool)>);
 
-/// A directory under the system temp dir, removed on drop (also when a case fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "protime-ordering-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn db(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.sqlite3"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::TempDir;
 
 // ---- generators -------------------------------------------------------------------------
 
@@ -312,13 +287,13 @@ fn check(
         .collect();
     prop_assert_eq!(&tracker_state(&tracker), &expected, "(a) tracker");
 
-    let dir = TempDir::new();
+    let dir = TempDir::new("ordering");
 
     // (b) A fresh store fed in arrival order: each record awaited before the next (one
     // transaction each), or all queued in order first and then awaited (`record` queues
     // when called, so they are group-committed and applied in call order, copies of one id
     // inside one transaction). Either way every outcome is the tracker's.
-    let sequential = SqliteStore::open(dir.db("sequential")).unwrap();
+    let sequential = SqliteStore::open(dir.file("sequential")).unwrap();
     let store_outcomes: Vec<Receipt> = runtime.block_on(async {
         let mut outcomes = Vec::with_capacity(arrivals.len());
         match feed {
@@ -350,7 +325,7 @@ fn check(
 
     // (c) A fresh store fed the same arrivals from several tasks at once, through the
     // DeliverySink trait as the receiver uses it.
-    let concurrent = SqliteStore::open(dir.db("concurrent")).unwrap();
+    let concurrent = SqliteStore::open(dir.file("concurrent")).unwrap();
     let answered = runtime.block_on(async {
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
@@ -466,8 +441,8 @@ fn a_late_update_cannot_resurrect_a_soft_deleted_clocking() {
         "status":"Deleted"}}"#;
     let arrivals: [&[u8]; 3] = [soft_delete, update, soft_delete];
 
-    let dir = TempDir::new();
-    let store = SqliteStore::open(dir.db("store")).unwrap();
+    let dir = TempDir::new("ordering");
+    let store = SqliteStore::open(dir.file("store")).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
