@@ -102,9 +102,16 @@ fn stored_clocking(
 }
 
 /// One state row joined with the log entry that made it.
-const STATE_WITH_ENTRY: &str =
-    "SELECT s.id, s.change_version, s.deleted, s.log_seq, l.raw_body, l.change_json
-     FROM clocking_state s LEFT JOIN change_log l ON l.seq = s.log_seq";
+/// A state query: the join above with `$condition`, as one literal (no SQL built per read).
+macro_rules! state_with_entry {
+    ($condition:literal) => {
+        concat!(
+            "SELECT s.id, s.change_version, s.deleted, s.log_seq, l.raw_body, l.change_json
+             FROM clocking_state s LEFT JOIN change_log l ON l.seq = s.log_seq ",
+            $condition
+        )
+    };
+}
 
 struct StateRow {
     id: i64,
@@ -163,7 +170,7 @@ pub(crate) fn state(
     id: ClockingId,
 ) -> Result<Option<ClockingState>, StoreError> {
     let row = conn
-        .prepare_cached(&format!("{STATE_WITH_ENTRY} WHERE s.id = ?1"))?
+        .prepare_cached(state_with_entry!("WHERE s.id = ?1"))?
         .query_row([id.get()], StateRow::from_row)
         .optional()?;
     row.map(|row| {
@@ -181,8 +188,8 @@ pub(crate) fn list(
     after: Option<ClockingId>,
     limit: usize,
 ) -> Result<Vec<Clocking>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "{STATE_WITH_ENTRY} WHERE s.deleted = 0 AND s.id > ?1 ORDER BY s.id LIMIT ?2"
+    let mut statement = conn.prepare_cached(state_with_entry!(
+        "WHERE s.deleted = 0 AND s.id > ?1 ORDER BY s.id LIMIT ?2"
     ))?;
     let rows = statement.query_map(
         rusqlite::params![after.map_or(0, ClockingId::get), limit_param(limit)],
