@@ -10,11 +10,11 @@ use protime_client::{
     ClientSecret, ClockingsFilter, Environment, ExternalReference, ProtimeClient, WebhookFilter,
 };
 use protime_raw::types::{CollectionName, WebhookStatus};
-use protime_store_sqlite::SqliteStore;
 use protime_webhooks::signature::{SignatureScheme, Verifier, WebhookKey};
 use protime_webhooks::subscription::Subscription;
 
 use crate::Outcome;
+use crate::store::StoreLocation;
 
 /// Where and as whom to connect.
 #[derive(Debug, clap::Args)]
@@ -244,9 +244,15 @@ pub(crate) struct SyncArgs {
     /// Last day to load (YYYY-MM-DD); at most one year after `--from`.
     #[arg(long)]
     to: NaiveDate,
-    /// SQLite database file (created if missing).
-    #[arg(long, default_value = "protime.sqlite", value_name = "FILE")]
-    store: PathBuf,
+    /// The store: an SQLite file (a path or `sqlite:PATH`) or `postgres://…` (see
+    /// `protime receive --help`).
+    #[arg(
+        long,
+        env = "PROTIME_STORE",
+        default_value = "protime.sqlite",
+        value_name = "STORE"
+    )]
+    store: StoreLocation,
     /// HTTPS URL of your receiver, for the new webhook.
     #[arg(long)]
     destination: String,
@@ -258,8 +264,7 @@ pub(crate) struct SyncArgs {
 pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let filter = ClockingsFilter::between(args.from, args.to)?;
     let client = args.connection.client()?;
-    let store = SqliteStore::open(&args.store)
-        .with_context(|| format!("cannot open the store {}", args.store.display()))?;
+    let store = args.store.open(None).await?;
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
     let progress = indicatif::ProgressBar::new_spinner();
     progress.set_style(
@@ -283,6 +288,7 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let report = subscription.reinitialize(&filter, &store).await;
     progress.finish_and_clear();
+    store.close().await?;
     let report = report?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
@@ -298,11 +304,11 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     // The key comes back from Protime only once.
     write_secret(&args.key_file, report.key.expose_secret())?;
     eprintln!(
-        "the webhook key (fingerprint {}) is in {}: run `PROTIME_WEBHOOK_KEY=$(cat {}) protime receive --store {}`",
+        "the webhook key (fingerprint {}) is in {}: run `PROTIME_WEBHOOK_KEY=$(cat {}) protime receive --store …` with the same store ({})",
         report.state.key_fingerprint,
         args.key_file.display(),
         args.key_file.display(),
-        args.store.display()
+        args.store
     );
     Ok(Outcome::Success)
 }

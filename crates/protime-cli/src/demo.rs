@@ -14,11 +14,11 @@ use anyhow::Context as _;
 use protime_client::{ClientSecret, ClockingsFilter, ProtimeClient, RetryPolicy};
 use protime_model::Clocking;
 use protime_sandbox::{ReorderConfig, Sandbox, SandboxConfig};
-use protime_store_sqlite::SqliteStore;
 use protime_webhooks::signature::{SignatureScheme, Verifier};
 use protime_webhooks::subscription::Subscription;
 
 use crate::Outcome;
+use crate::store::StoreLocation;
 
 /// Arguments of `protime demo`.
 #[derive(Debug, clap::Args)]
@@ -32,9 +32,11 @@ pub(crate) struct DemoArgs {
     /// Deliver in order instead of in shuffled batches.
     #[arg(long)]
     no_reorder: bool,
-    /// SQLite file of the receiver (default: a fresh file in a temporary directory).
-    #[arg(long, value_name = "FILE")]
-    store: Option<PathBuf>,
+    /// The receiver's store: an SQLite file (a path or `sqlite:PATH`) or a PostgreSQL
+    /// database (`postgres://…`, see `protime receive --help`). Default: a fresh SQLite file
+    /// in a temporary directory. Use an empty store: the demo compares it with the sandbox.
+    #[arg(long, value_name = "STORE")]
+    store: Option<StoreLocation>,
     /// Seed of the sandbox's data and changes.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -142,33 +144,33 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         .context("cannot start the sandbox")?;
 
     // The receiver: verifier without keys (the subscription adds the webhook's key), store.
-    let store_path = match &args.store {
-        Some(path) => path.clone(),
-        None => temp_store()?,
+    let location = match &args.store {
+        Some(location) => location.clone(),
+        None => StoreLocation::Sqlite(temp_store()?),
     };
-    let store = SqliteStore::open(&store_path)
-        .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+    let store = location.open(None).await?;
+    if store.summary().await?.change_log > 0 {
+        anyhow::bail!(
+            "the store {location} is not empty, and the demo compares it with a fresh sandbox: give a new file, or a new database or schema (postgres://…?schema=demo2)"
+        );
+    }
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
     let latencies = Latencies::default();
     let timing = latencies.clone();
-    let app = crate::receive::receiver_app(
-        "/protime/clockings",
-        verifier.clone(),
-        std::sync::Arc::new(store.clone()),
-    )?
-    .layer(axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let timing = timing.clone();
-            async move {
-                let began = Instant::now();
-                let response = next.run(request).await;
-                if response.status().is_success() {
-                    timing.record(began.elapsed());
+    let app = crate::receive::receiver_app("/protime/clockings", verifier.clone(), store.sink())?
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let timing = timing.clone();
+                async move {
+                    let began = Instant::now();
+                    let response = next.run(request).await;
+                    if response.status().is_success() {
+                        timing.record(began.elapsed());
+                    }
+                    response
                 }
-                response
-            }
-        },
-    ));
+            },
+        ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen on 127.0.0.1")?;
@@ -237,10 +239,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         .map(protime_client::convert::clocking_from_raw)
         .collect::<Result<Vec<_>, _>>()
         .context("the sandbox produced a clocking that fails validation")?;
-    let stored = store.clockings()?;
+    let stored = store.clockings().await?;
     let differences = differences(&stored, &sandbox_clockings);
     let stats = sandbox.stats();
-    let store_stats = store.stats()?;
+    let store_stats = store.summary().await?;
     let (measured, p50, p99) = latencies.percentiles();
     server.abort();
     sandbox.shutdown().await;
@@ -259,7 +261,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         "  deliveries retried / failed  {} / {}",
         stats.retried, stats.failed
     );
-    println!("  change log entries           {}", store.change_log_len()?);
+    println!("  change log entries           {}", store_stats.change_log);
     println!(
         "  applied / duplicates / stale {} / {} / {}",
         store_stats.applied, store_stats.duplicates, store_stats.stale
@@ -275,7 +277,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     );
     println!("  clockings in store           {}", stored.len());
     println!("  clockings in sandbox         {}", sandbox_clockings.len());
-    println!("  store                        {}", store_path.display());
+    println!("  store                        {location}");
     if !idle {
         println!(
             "  NOT ALL DELIVERIES FINISHED within {} s",

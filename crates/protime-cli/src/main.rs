@@ -5,14 +5,20 @@
 //! - `protime sandbox` — the local Protime stand-in alone.
 //! - `protime receive` — the production webhook receiver.
 //! - `protime webhooks create|list|get|delete`, `protime sync` — talk to a tenant (or sandbox).
+//! - `protime changes` — the store's change feed as JSON lines (`--follow` to keep waiting).
+//!
+//! Every command that keeps clockings takes one `--store`: an SQLite file (a path or
+//! `sqlite:PATH`) or a PostgreSQL database (`postgres://…`).
 //! - `protime validate FILE…` — check delivery bodies against the validation rules.
 //! - `protime schema` — write the JSON Schemas.
 
 mod api;
+mod changes;
 mod demo;
 mod receive;
 mod sandbox;
 mod schema;
+mod store;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,17 +38,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run sandbox, receiver and SQLite store together and check the result end to end.
+    /// Run sandbox, receiver and store (SQLite by default) together and check the result end to end.
     Demo(demo::DemoArgs),
     /// Run the local Protime sandbox (token endpoint, webhooks, clockings, signed deliveries).
     Sandbox(sandbox::SandboxArgs),
-    /// Run the webhook receiver with the SQLite store.
+    /// Run the webhook receiver with a store (SQLite file or PostgreSQL).
     Receive(receive::ReceiveArgs),
     /// Manage webhook subscriptions.
     #[command(subcommand)]
     Webhooks(api::WebhooksCommand),
     /// Initial sync of clockings into the store, then subscribe (a full re-initialization).
     Sync(api::SyncArgs),
+    /// Print the store's change feed as JSON lines (resumable with --since; --follow waits
+    /// for new changes).
+    Changes(changes::ChangesArgs),
     /// Validate delivery bodies (files, or `-` for standard input).
     Validate(validate::ValidateArgs),
     /// Write the JSON Schemas of deliveries and clockings.
@@ -74,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Receive(args) => receive::run(args).await,
         Command::Webhooks(command) => api::run_webhooks(command).await,
         Command::Sync(args) => api::run_sync(args).await,
+        Command::Changes(args) => changes::run(args).await,
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
     }

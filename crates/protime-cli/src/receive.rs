@@ -1,16 +1,16 @@
 //! `protime receive`: the production webhook receiver with the SQLite store.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use protime_store_sqlite::{Durability, SqliteStore};
+use protime_store_sqlite::Durability;
 use protime_webhooks::receiver::{ReceiverConfig, router};
 use protime_webhooks::signature::{SignatureEncoding, SignatureScheme, Verifier, WebhookKey};
 use protime_webhooks::{DeliverySink, InMemorySink};
 
 use crate::Outcome;
+use crate::store::StoreLocation;
 
 /// Arguments of `protime receive`.
 #[derive(Debug, clap::Args)]
@@ -25,9 +25,17 @@ pub(crate) struct ReceiveArgs {
         hide_env_values = true
     )]
     keys: Vec<String>,
-    /// SQLite database file (created if missing).
-    #[arg(long, default_value = "protime.sqlite", value_name = "FILE")]
-    store: PathBuf,
+    /// The store: an SQLite file (a path or `sqlite:PATH`, created if missing) or a
+    /// PostgreSQL database (`postgres://user:password@host:port/db[?schema=NAME]`, missing
+    /// parts from the PG* variables). Prefer PGPASSWORD to a password in the URL: command
+    /// lines are visible to other users.
+    #[arg(
+        long,
+        env = "PROTIME_STORE",
+        default_value = "protime.sqlite",
+        value_name = "STORE"
+    )]
+    store: StoreLocation,
     /// Keep the state in memory instead of a store file: nothing survives a restart (for
     /// trials and benchmarks, never for production).
     #[arg(long, conflicts_with_all = ["store", "durability"])]
@@ -47,11 +55,12 @@ pub(crate) struct ReceiveArgs {
     /// Encoding of the signature.
     #[arg(long, value_enum, default_value_t = Encoding::Hex)]
     signature_encoding: Encoding,
-    /// What an acknowledged delivery survives: `power-loss` syncs every commit to disk
-    /// (`synchronous=FULL`), `process-crash` is faster but may lose the last commits on power
-    /// loss (`synchronous=NORMAL`).
-    #[arg(long, value_enum, default_value_t = DurabilityArg::PowerLoss)]
-    durability: DurabilityArg,
+    /// What an acknowledged delivery survives, SQLite only: `power-loss` (the default) syncs
+    /// every commit to disk (`synchronous=FULL`), `process-crash` is faster but may lose the
+    /// last commits on power loss (`synchronous=NORMAL`). PostgreSQL always commits with
+    /// `synchronous_commit=on`.
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityArg>,
 }
 
 /// Durability levels selectable on the command line.
@@ -96,13 +105,12 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
             "memory (nothing survives a restart)".into(),
         )
     } else {
-        let durability = match args.durability {
+        let durability = args.durability.map(|durability| match durability {
             DurabilityArg::PowerLoss => Durability::PowerLoss,
             DurabilityArg::ProcessCrash => Durability::ProcessCrash,
-        };
-        let store = SqliteStore::open_with(&args.store, durability)
-            .with_context(|| format!("cannot open the store {}", args.store.display()))?;
-        (Arc::new(store), args.store.display().to_string())
+        });
+        let store = args.store.open(durability).await?;
+        (store.sink(), args.store.to_string())
     };
     let app = receiver_app(&args.path, verifier.clone(), sink)?;
     let address = SocketAddr::new(args.bind, args.port);

@@ -1,0 +1,266 @@
+//! The one store argument of every command that keeps clockings: a SQLite file (a plain
+//! path or `sqlite:PATH`) or a PostgreSQL database (`postgres://…` / `postgresql://…`,
+//! completed from the `PG*` environment variables), opened behind one type.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use protime_model::{Clocking, ClockingId};
+use protime_store_postgres::{PgStore, PgStoreConfig};
+use protime_store_sqlite::{Durability, SqliteStore};
+use protime_webhooks::sink::{
+    BatchFuture, ClockingState, Delivery, DeliverySink, FeedCursor, FeedPage, Receipt, SinkError,
+    SinkFuture, SinkRead,
+};
+
+/// Where the store is, as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreLocation {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (kept whole: it may carry a password).
+    Postgres(String),
+}
+
+impl FromStr for StoreLocation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            // Parsed now so that a malformed URL is a usage error, not a failure later.
+            PgStoreConfig::from_url_and_env(text, |name| (name == "PGUSER").then(|| "-".into()))
+                .map_err(|e| e.to_string())?;
+            Ok(Self::Postgres(text.to_owned()))
+        } else if let Some(path) = text.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err("sqlite: needs a file path, e.g. sqlite:clockings.sqlite".into());
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if text.contains("://") {
+            Err(format!(
+                "unknown store URL scheme in {:?}: use a file path, sqlite:PATH or postgres://…",
+                text.split("://").next().unwrap_or_default()
+            ))
+        } else if text.is_empty() {
+            Err("the store is empty: use a file path, sqlite:PATH or postgres://…".into())
+        } else {
+            Ok(Self::Sqlite(PathBuf::from(text)))
+        }
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    /// For messages: the file, or the database without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => match PgStoreConfig::from_url(url) {
+                Ok(config) => write!(f, "postgres {}", config.target()),
+                Err(_) => f.write_str("postgres (invalid URL)"),
+            },
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Opens the store: creates or migrates its schema, and fails with one line naming the
+    /// store (never a password) when it cannot.
+    pub(crate) async fn open(&self, durability: Option<Durability>) -> anyhow::Result<Store> {
+        match self {
+            Self::Sqlite(path) => {
+                let path = path.clone();
+                let durability = durability.unwrap_or_default();
+                let store =
+                    tokio::task::spawn_blocking(move || SqliteStore::open_with(path, durability))
+                        .await
+                        .context("the store could not be opened")?
+                        .with_context(|| format!("cannot open the store {self}"))?;
+                Ok(Store::Sqlite(store))
+            }
+            Self::Postgres(url) => {
+                if durability.is_some_and(|d| d != Durability::PowerLoss) {
+                    anyhow::bail!(
+                        "--durability applies to SQLite stores only (PostgreSQL commits with synchronous_commit=on)"
+                    );
+                }
+                let store = PgStore::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the store {self}"))?;
+                Ok(Store::Postgres(store))
+            }
+        }
+    }
+}
+
+/// An open store of either kind.
+#[derive(Debug, Clone)]
+pub(crate) enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// What a store holds, whatever its kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StoreSummary {
+    pub(crate) applied: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) stale: u64,
+    pub(crate) dead_letters: u64,
+    pub(crate) change_log: u64,
+}
+
+impl Store {
+    /// The store as the receiver's sink.
+    pub(crate) fn sink(&self) -> Arc<dyn DeliverySink> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Every clocking that currently exists, by id.
+    pub(crate) async fn clockings(&self) -> anyhow::Result<Vec<Clocking>> {
+        Ok(match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.clockings()).await??
+            }
+            Self::Postgres(store) => store.clockings().await?,
+        })
+    }
+
+    /// Counts of the log and the dead letters.
+    pub(crate) async fn summary(&self) -> anyhow::Result<StoreSummary> {
+        Ok(match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    let stats = store.stats()?;
+                    Ok::<_, protime_store_sqlite::StoreError>(StoreSummary {
+                        applied: stats.applied,
+                        duplicates: stats.duplicates,
+                        stale: stats.stale,
+                        dead_letters: stats.dead_letters,
+                        change_log: store.change_log_len()?,
+                    })
+                })
+                .await??
+            }
+            Self::Postgres(store) => {
+                let stats = store.stats().await?;
+                StoreSummary {
+                    applied: stats.applied,
+                    duplicates: stats.duplicates,
+                    stale: stats.stale,
+                    dead_letters: stats.dead_letters,
+                    change_log: store.change_log_len().await?,
+                }
+            }
+        })
+    }
+
+    /// Commits what is queued and stops the writers.
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(store) => tokio::task::spawn_blocking(move || store.close()).await??,
+            Self::Postgres(store) => store.close().await,
+        }
+        Ok(())
+    }
+}
+
+impl DeliverySink for Store {
+    fn record(&self, delivery: Delivery) -> SinkFuture<'_, Result<Receipt, SinkError>> {
+        match self {
+            Self::Sqlite(store) => DeliverySink::record(store, delivery),
+            Self::Postgres(store) => DeliverySink::record(store, delivery),
+        }
+    }
+
+    fn record_batch(&self, deliveries: Vec<Delivery>) -> BatchFuture<'_> {
+        match self {
+            Self::Sqlite(store) => DeliverySink::record_batch(store, deliveries),
+            Self::Postgres(store) => DeliverySink::record_batch(store, deliveries),
+        }
+    }
+}
+
+impl SinkRead for Store {
+    fn clocking(&self, id: ClockingId) -> SinkFuture<'_, Result<Option<Clocking>, SinkError>> {
+        match self {
+            Self::Sqlite(store) => SinkRead::clocking(store, id),
+            Self::Postgres(store) => SinkRead::clocking(store, id),
+        }
+    }
+
+    fn state(&self, id: ClockingId) -> SinkFuture<'_, Result<Option<ClockingState>, SinkError>> {
+        match self {
+            Self::Sqlite(store) => SinkRead::state(store, id),
+            Self::Postgres(store) => SinkRead::state(store, id),
+        }
+    }
+
+    fn list(
+        &self,
+        after: Option<ClockingId>,
+        limit: usize,
+    ) -> SinkFuture<'_, Result<Vec<Clocking>, SinkError>> {
+        match self {
+            Self::Sqlite(store) => SinkRead::list(store, after, limit),
+            Self::Postgres(store) => SinkRead::list(store, after, limit),
+        }
+    }
+
+    fn changes(
+        &self,
+        after: FeedCursor,
+        limit: usize,
+    ) -> SinkFuture<'_, Result<FeedPage, SinkError>> {
+        match self {
+            Self::Sqlite(store) => SinkRead::changes(store, after, limit),
+            Self::Postgres(store) => SinkRead::changes(store, after, limit),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_argument_names_either_store() {
+        let parse = |text: &str| text.parse::<StoreLocation>();
+        assert_eq!(
+            parse("clockings.sqlite").unwrap(),
+            StoreLocation::Sqlite("clockings.sqlite".into())
+        );
+        assert_eq!(
+            parse("sqlite:/var/lib/p.db").unwrap(),
+            StoreLocation::Sqlite("/var/lib/p.db".into())
+        );
+        assert_eq!(
+            parse("sqlite:///var/lib/p.db").unwrap(),
+            StoreLocation::Sqlite("/var/lib/p.db".into())
+        );
+        assert!(matches!(
+            parse("postgresql://u:pw@db/x?schema=t1").unwrap(),
+            StoreLocation::Postgres(_)
+        ));
+        assert!(parse("mysql://db/x").unwrap_err().contains("mysql"));
+        assert!(parse("postgres://u@db:port/x").is_err());
+        assert!(parse("sqlite:").is_err());
+    }
+
+    #[test]
+    fn messages_never_show_the_password() {
+        let location: StoreLocation = "postgres://app:s3cret@db.internal/payroll".parse().unwrap();
+        let shown = location.to_string();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
+    }
+}
