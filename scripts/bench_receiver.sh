@@ -7,11 +7,18 @@
 #       in-memory sink;
 #   (c) sqlite — `protime receive` with the durable SQLite store (WAL, synchronous=FULL, group
 #       commit);
-#   and, for information, (d) sqlite-normal — the same with synchronous=NORMAL
-#   (Durability::ProcessCrash: commits survive a process crash, not a power loss).
-# The three servers are measured in interleaved rounds (a b c a b c …) so that machine noise
+#   (d) sqlite-normal — the same with synchronous=NORMAL, for information
+#       (Durability::ProcessCrash: commits survive a process crash, not a power loss);
+#   (e) pg — `protime receive --store postgres://…` (synchronous_commit=on, group commit),
+#       one replica;
+#   (f) pg2 — two such replicas on the same database and schema, the load split between
+#       them (two wrk processes, half the connections each; their req/s are added).
+# The servers are measured in interleaved rounds (a b c d e f a b c …) so that machine noise
 # hits all of them alike; prints each round, the median requests/s per server and the ratios
-# b/a and c/a of the medians.
+# of the medians to bare axum. PostgreSQL runs on the same 2-core machine as the load.
+#
+# PostgreSQL: DATABASE_URL names the database (each run gets a fresh schema, dropped after);
+# e.g. DATABASE_URL=postgres://ci:ci@127.0.0.1:5432/ci (see README, "PostgreSQL").
 #
 # Usage: scripts/bench_receiver.sh [SECONDS] [CONNECTIONS] [ROUNDS]   (defaults: 5 s, 32, 3)
 set -euo pipefail
@@ -25,6 +32,10 @@ if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
     else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
+
+: "${DATABASE_URL:?set DATABASE_URL to a PostgreSQL database for the pg runs (see README, PostgreSQL)}"
+psql "$DATABASE_URL" -qAtc 'select 1' >/dev/null || { echo "error: cannot connect to DATABASE_URL" >&2; exit 1; }
+separator='?'; case "$DATABASE_URL" in *\?*) separator='&';; esac
 
 cargo build --release --quiet -p protime-cli --bin protime
 cargo build --release --quiet -p protime-tests --example bare_receiver
@@ -49,44 +60,77 @@ wrk.headers["x-protime-signature"] = "{signature}"
 (work / "body.len").write_text(str(len(body)))
 PY
 
+# Starts a receiver (mode, instance), prints its address.
+start() {
+    local mode="$1" name="$2" store="$3"
+    case "$mode" in
+        bare) "$bare" > "$work/$name.addr" 2>"$work/$name.err" & ;;
+        memory) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --in-memory > /dev/null 2>"$work/$name.addr" & ;;
+        sqlite-normal) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --store "$store" --durability process-crash > /dev/null 2>"$work/$name.addr" & ;;
+        *) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --store "$store" > /dev/null 2>"$work/$name.addr" & ;;
+    esac
+    echo $! > "$work/$name.pid"
+    for _ in $(seq 200); do grep -qE 'listening on|on http://' "$work/$name.addr" 2>/dev/null && break; sleep 0.05; done
+    local address
+    address=$(grep -oE '(listening on |http://)[0-9.]+:[0-9]+' "$work/$name.addr" | head -1 | sed -E 's/^(listening on |http:\/\/)//')
+    if [ -z "$address" ]; then
+        echo "error: the $name receiver did not start:" >&2; cat "$work/$name.addr" "$work/$name.err" >&2 2>/dev/null; exit 1
+    fi
+    echo "$address"
+}
+
 run() {
-    local mode="$1" out="$work/$1.out"
+    local mode="$1" replicas=1 store schema=""
     rm -f "$work/$mode.sqlite"*
     case "$mode" in
-        bare) "$bare" > "$work/$mode.addr" 2>"$work/$mode.err" & ;;
-        memory) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --in-memory > /dev/null 2>"$work/$mode.addr" & ;;
-        sqlite) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --store "$work/$mode.sqlite" > /dev/null 2>"$work/$mode.addr" & ;;
-        sqlite-normal) PROTIME_WEBHOOK_KEY="$key" "$protime" --log warn receive --port 0 --store "$work/$mode.sqlite" --durability process-crash > /dev/null 2>"$work/$mode.addr" & ;;
+        sqlite|sqlite-normal) store="$work/$mode.sqlite" ;;
+        pg|pg2)
+            schema="bench_${mode}_$$_$RANDOM"
+            store="${DATABASE_URL}${separator}schema=$schema"
+            [ "$mode" = pg2 ] && replicas=2 ;;
+        *) store="" ;;
     esac
-    local pid=$!
-    for _ in $(seq 100); do grep -qE 'listening on|on http://' "$work/$mode.addr" 2>/dev/null && break; sleep 0.05; done
-    local address
-    address=$(grep -oE '(listening on |http://)[0-9.]+:[0-9]+' "$work/$mode.addr" | head -1 | sed -E 's/^(listening on |http:\/\/)//')
-    if [ -z "$address" ]; then
-        echo "error: the $mode receiver did not start:" >&2; cat "$work/$mode.err" >&2; exit 1
-    fi
-    # A short warm-up, then the measured run.
-    wrk -t1 -c"$connections" -d2s -s "$work/post.lua" "http://$address/" >/dev/null
-    wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" "http://$address/" > "$out"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    if grep -q "Non-2xx" "$out"; then echo "error: $mode answered non-2xx:"; cat "$out"; exit 1; fi
-    awk '/Requests\/sec/ {print $2}' "$out"
+    local addresses=() i
+    for i in $(seq "$replicas"); do addresses+=("$(start "$mode" "$mode-$i" "$store")"); done
+    local per=$(( connections / replicas ))
+    # A short warm-up, then the measured run; one wrk per replica, all at once.
+    local warmups=() wrks=()
+    for i in $(seq "$replicas"); do
+        wrk -t1 -c"$per" -d2s -s "$work/post.lua" "http://${addresses[$((i - 1))]}/" >/dev/null &
+        warmups+=($!)
+    done
+    wait "${warmups[@]}"
+    for i in $(seq "$replicas"); do
+        wrk -t1 -c"$per" -d"${duration}s" --latency -s "$work/post.lua" "http://${addresses[$((i - 1))]}/" > "$work/$mode-$i.out" &
+        wrks+=($!)
+    done
+    wait "${wrks[@]}"
+    for i in $(seq "$replicas"); do
+        kill "$(cat "$work/$mode-$i.pid")"; wait "$(cat "$work/$mode-$i.pid")" 2>/dev/null || true
+        rm -f "$work/$mode-$i.pid"
+        if grep -q "Non-2xx" "$work/$mode-$i.out"; then echo "error: $mode answered non-2xx:" >&2; cat "$work/$mode-$i.out" >&2; exit 1; fi
+    done
+    if [ -n "$schema" ]; then psql "$DATABASE_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null; fi
+    cat "$work/$mode"-*.out | awk '/Requests\/sec/ {sum += $2} END {printf "%.2f\n", sum}'
+    rm -f "$work/$mode"-*.out
 }
 
 printf 'wrk -t1 -c%s, %s s per run, %s rounds, body %s bytes, %s cores\n' \
     "$connections" "$duration" "$rounds" "$(cat "$work/body.len")" "$(nproc)"
 results=()
 for round in $(seq "$rounds"); do
-    a=$(run bare); b=$(run memory); c=$(run sqlite); d=$(run sqlite-normal)
-    printf 'round %s: bare %s  memory %s  sqlite %s  sqlite-normal %s req/s\n' "$round" "$a" "$b" "$c" "$d"
-    results+=("$a,$b,$c,$d")
+    a=$(run bare); b=$(run memory); c=$(run sqlite); d=$(run sqlite-normal); e=$(run pg); f=$(run pg2)
+    printf 'round %s: bare %s  memory %s  sqlite %s  sqlite-normal %s  pg %s  pg2 %s req/s\n' "$round" "$a" "$b" "$c" "$d" "$e" "$f"
+    results+=("$a,$b,$c,$d,$e,$f")
 done
 python3 - "${results[@]}" <<'PY'
 import statistics, sys
 rows = [tuple(float(x) for x in r.split(",")) for r in sys.argv[1:]]
-a, b, c, d = (statistics.median(col) for col in zip(*rows))
-print(f"median   bare {a:10.0f}  memory {b:10.0f}  sqlite {c:10.0f}  sqlite-normal {d:10.0f} req/s")
+a, b, c, d, e, f = (statistics.median(col) for col in zip(*rows))
+print(f"median   bare {a:.0f}  memory {b:.0f}  sqlite {c:.0f}  sqlite-normal {d:.0f}  pg {e:.0f}  pg2 {f:.0f} req/s")
 print(f"b/a = {b / a:.2f} (target >= 0.85)")
 print(f"c/a = {c / a:.2f} (target >= 0.5)")
 print(f"d/a = {d / a:.2f} (synchronous=NORMAL, for information)")
+print(f"e/a = {e / a:.2f} (PostgreSQL, one replica; target >= 0.2)")
+print(f"f/a = {f / a:.2f} (PostgreSQL, two replicas sharing the database)")
 PY

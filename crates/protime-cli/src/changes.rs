@@ -78,6 +78,12 @@ async fn drain(store: &Store, mut cursor: FeedCursor) -> anyhow::Result<Option<F
 
 pub(crate) async fn run(args: ChangesArgs) -> anyhow::Result<Outcome> {
     let store = args.store.open(None).await?;
+    // Listening starts before the first read, so that a commit between the two is never
+    // left waiting for the next poll.
+    let mut notifications = match (&store, args.follow) {
+        (Store::Postgres(postgres), true) => Some(postgres.notifications().await?),
+        _ => None,
+    };
     let mut cursor = FeedCursor(args.since);
     let Some(next) = drain(&store, cursor).await? else {
         return Ok(Outcome::Success);
@@ -89,10 +95,6 @@ pub(crate) async fn run(args: ChangesArgs) -> anyhow::Result<Outcome> {
     }
     let stop = shutdown_signal();
     tokio::pin!(stop);
-    let mut notifications = match &store {
-        Store::Postgres(postgres) => Some(postgres.notifications().await?),
-        Store::Sqlite(_) => None,
-    };
     loop {
         let wait = async {
             match (&store, notifications.as_mut()) {

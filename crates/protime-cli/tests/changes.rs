@@ -171,7 +171,13 @@ async fn follow_and_resume(store: &str) {
 
     // SIGTERM ends it cleanly.
     let pid = follower.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
         if let Some(status) = follower.0.try_wait().unwrap() {

@@ -290,17 +290,21 @@ pub(crate) async fn write_group(
         }
     }
 
-    client.batch_execute("BEGIN").await?;
     let mut outcomes: HashMap<usize, ApplyOutcome> = HashMap::with_capacity(changes.len());
     let mut updates: (Vec<i64>, Vec<&str>, Vec<bool>) = Default::default();
-    if !ids.is_empty() {
+    if ids.is_empty() {
+        client.batch_execute("BEGIN").await?;
+    } else {
         let insert = client.prepare_cached(INSERT_NEW_STATES).await?;
         let lock = client.prepare_cached(LOCK_STATES).await?;
-        let (inserted, locked) = futures_util::future::join(
+        // BEGIN, the inserts and the locks in one round trip (pipelined, run in order).
+        let (begun, inserted, locked) = futures_util::future::join3(
+            client.batch_execute("BEGIN"),
             client.query(&insert, &[&new_ids, &new_versions, &new_deleted]),
             client.query(&lock, &[&ids]),
         )
         .await;
+        begun?;
         let inserted: HashSet<i64> = inserted?.iter().map(|row| row.get(0)).collect();
         let mut stored: HashMap<i64, String> = HashMap::with_capacity(ids.len());
         for row in locked? {

@@ -505,7 +505,13 @@ async fn run_writer(
             group
         };
         let count: usize = group.iter().map(|job| job.deliveries.len()).sum();
+        let started = std::time::Instant::now();
         let outcomes = commit_group(&pool, &group, &channel, statement_timeout).await;
+        tracing::debug!(
+            count,
+            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "group committed"
+        );
         if outcomes.iter().flatten().any(Result::is_ok) {
             counters.batches.fetch_add(1, Ordering::Relaxed);
             counters

@@ -25,11 +25,23 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
-    /// The file cannot be used as a store: a newer schema version, or WAL mode unavailable.
+    /// The file cannot be used as a store: a newer schema version, a schema history whose
+    /// migrations differ from this code's, or WAL mode unavailable.
     #[error("the database cannot be used as a store: {what}")]
     Unsupported {
         /// Why.
         what: String,
+    },
+    /// Migrating the schema failed: a migration, or recording it in the schema history,
+    /// failed (nothing of that run is kept), or the schema kept changing while the store
+    /// was opened.
+    #[error("the schema migration failed: {what}")]
+    Migration {
+        /// What failed.
+        what: String,
+        /// The error of the migration tool (refinery), if it reported one.
+        #[source]
+        source: Option<refinery::Error>,
     },
     /// The operating system failed (e.g. the writer thread could not be started).
     #[error("I/O error: {0}")]

@@ -13,6 +13,19 @@
 //!   applied entries, in `seq` order, are the change feed ([`SinkRead::changes`]);
 //! - `dead_letters`: every authentic delivery that failed validation, with its errors.
 //!
+//! # Schema
+//!
+//! The tables are made by the SQL migrations in `migrations/`, embedded at compile time and
+//! applied by [refinery](https://docs.rs/refinery) when a store is opened. The table
+//! `protime_schema_history` records the applied ones (version, name, checksum): it is the
+//! schema version. `PRAGMA user_version` is set to the same version, so protime 0.1, which
+//! checks only that, refuses the file. A file made before the history existed
+//! (`user_version` 1 or 2) has its migrations recorded without running them, then gets the
+//! later ones. A file of a newer version, or whose recorded migrations differ from the
+//! embedded ones (migrated by other code), is refused ([`StoreError::Unsupported`]). Stores
+//! may open one file at the same time (threads or processes): one migrates, the others
+//! find it done.
+//!
 //! # Durability
 //!
 //! The receiver acknowledges a delivery (2xx) once [`SqliteStore::record`] resolves, and
@@ -61,6 +74,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use protime_model::{ChangeVersion, Clocking, ClockingId};
 use protime_webhooks::sink::{
@@ -123,8 +137,7 @@ pub enum Durability {
 
 fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
     conn.busy_timeout(read::BUSY_TIMEOUT)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode = enable_wal(conn)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Unsupported {
             what: format!("journal_mode is {mode}, WAL is required (is this an on-disk file?)"),
@@ -148,6 +161,26 @@ fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), Sto
     Ok(())
 }
 
+/// Switches the file to WAL and returns the journal mode it then has. The first switch of a
+/// file needs an exclusive lock, and when several connections switch at once SQLite answers
+/// some of them `SQLITE_BUSY` at once instead of calling the busy handler (waiting could
+/// deadlock: each holds the shared lock the other needs gone). So a busy switch is retried
+/// until the busy timeout.
+fn enable_wal(conn: &Connection) -> Result<String, StoreError> {
+    let start = Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() < read::BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section is a single push/pop/take: poisoning cannot leave a half-done
     // update behind.
@@ -160,8 +193,8 @@ fn single(mut outcomes: Vec<Outcome>) -> Outcome {
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`: WAL journal, `synchronous=FULL`, a
-    /// busy timeout; creates, migrates or checks the schema (`PRAGMA user_version`; a newer
-    /// version is refused) and starts the writer thread.
+    /// busy timeout; creates, migrates or checks the schema (see [Schema](crate#schema); a
+    /// newer version is refused) and starts the writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, Durability::default())
     }

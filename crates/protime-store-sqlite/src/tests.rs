@@ -119,6 +119,218 @@ fn a_newer_schema_is_refused() {
     drop(conn);
     let error = SqliteStore::open(dir.db()).unwrap_err();
     assert!(matches!(error, StoreError::Unsupported { .. }), "{error}");
+    assert!(
+        error.to_string().contains(&format!(
+            "schema version {} is newer than this protime-store-sqlite, which knows up to {SCHEMA_VERSION}",
+            SCHEMA_VERSION + 1
+        )),
+        "{error}"
+    );
+}
+
+/// Opens `path` from `THREADS` threads at once; every open must succeed.
+fn open_at_once(path: &std::path::Path) -> Vec<SqliteStore> {
+    const THREADS: usize = 4;
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let openers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let path = path.to_path_buf();
+            std::thread::spawn(move || {
+                barrier.wait();
+                SqliteStore::open(path)
+            })
+        })
+        .collect();
+    openers
+        .into_iter()
+        .map(|opener| opener.join().unwrap().unwrap())
+        .collect()
+}
+
+/// `(version, name)` of every recorded migration, and `user_version`.
+fn recorded_schema(path: &std::path::Path) -> (Vec<(i64, String)>, i64) {
+    let conn = Connection::open(path).unwrap();
+    let history = conn
+        .prepare(&format!(
+            "SELECT version, name FROM {} ORDER BY version",
+            schema::HISTORY_TABLE
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let version = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    (history, version)
+}
+
+fn every_migration() -> Vec<(i64, String)> {
+    vec![
+        (1, "initial".to_owned()),
+        (2, "origins_and_log_pointers".to_owned()),
+    ]
+}
+
+#[test]
+fn four_stores_opening_one_new_file_at_once_all_succeed() {
+    // Several rounds: which opener migrates, and which ones collide with it, varies.
+    for round in 0..6 {
+        let dir = TempDir::new("race-new");
+        let stores = open_at_once(&dir.db());
+        for (n, store) in stores.iter().enumerate() {
+            let n = u32::try_from(n).unwrap() + 1;
+            assert_eq!(
+                outcome(store, upsert_body(i64::from(n), n, "")),
+                ApplyOutcome::Applied,
+                "round {round}"
+            );
+        }
+        assert_eq!(stores[0].change_log_len().unwrap(), 4);
+        for store in stores {
+            store.close().unwrap();
+        }
+        assert_eq!(
+            recorded_schema(&dir.db()),
+            (every_migration(), SCHEMA_VERSION),
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn four_connections_migrating_one_wal_file_at_once_all_succeed() {
+    // The file is in WAL mode already, so nothing before the migration staggers the four:
+    // they read the same state and plan the same first step at once. (Whether a loser's run
+    // then collides with the winner's, or only waits for it, is up to the scheduler; the
+    // collision itself is the next test.)
+    const THREADS: usize = 4;
+    for round in 0..10 {
+        let dir = TempDir::new("race-migrate");
+        let conn = Connection::open(dir.db()).unwrap();
+        let _: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .unwrap();
+        drop(conn);
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let migrations: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                let path = dir.db();
+                std::thread::spawn(move || {
+                    let mut conn = Connection::open(path).unwrap();
+                    conn.busy_timeout(read::BUSY_TIMEOUT).unwrap();
+                    barrier.wait();
+                    schema::migrate(&mut conn)
+                })
+            })
+            .collect();
+        for migration in migrations {
+            migration.join().unwrap().unwrap();
+        }
+        assert_eq!(
+            recorded_schema(&dir.db()),
+            (every_migration(), SCHEMA_VERSION),
+            "round {round}"
+        );
+    }
+}
+
+/// Two connections on one file in WAL mode, as two processes opening it at once.
+fn two_openers(dir: &TempDir) -> (Connection, Connection) {
+    let open = || {
+        let conn = Connection::open(dir.db()).unwrap();
+        conn.busy_timeout(read::BUSY_TIMEOUT).unwrap();
+        let _: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .unwrap();
+        conn
+    };
+    (open(), open())
+}
+
+#[test]
+fn a_run_that_fails_because_another_opener_migrated_first_is_retried() {
+    let dir = TempDir::new("stale-run");
+    let (mut first, other) = two_openers(&dir);
+    let (state, step) = schema::next_step(&mut first).unwrap();
+    assert!(
+        matches!(step, schema::Step::Run(refinery::Target::Latest)),
+        "{step:?}"
+    );
+    // Meanwhile a build from before the schema history makes the file version 2.
+    other
+        .execute_batch(&schema::migration_sql(1).unwrap())
+        .unwrap();
+    other
+        .execute_batch(&schema::migration_sql(2).unwrap())
+        .unwrap();
+    other.pragma_update(None, "user_version", 2).unwrap();
+    // The planned run applies V2 a second time, which fails (and is rolled back); the state
+    // changed under it, so that is no error: the next step starts from the new state.
+    assert_eq!(
+        schema::take_step(&mut first, &state, step).unwrap(),
+        schema::Progress::Again
+    );
+    schema::migrate(&mut first).unwrap();
+    assert_eq!(
+        recorded_schema(&dir.db()),
+        (every_migration(), SCHEMA_VERSION)
+    );
+}
+
+#[test]
+fn a_final_check_on_a_state_that_moved_on_reads_it_again() {
+    let dir = TempDir::new("stale-finish");
+    let (mut first, mut other) = two_openers(&dir);
+    schema::migrate(&mut first).unwrap();
+    // As if a migrating process died before setting user_version.
+    first.pragma_update(None, "user_version", 0).unwrap();
+    let (state, step) = schema::next_step(&mut first).unwrap();
+    assert!(matches!(step, schema::Step::Finish), "{step:?}");
+    schema::migrate(&mut other).unwrap();
+    assert_eq!(
+        schema::take_step(&mut first, &state, step).unwrap(),
+        schema::Progress::Again
+    );
+    schema::migrate(&mut first).unwrap();
+    assert_eq!(
+        recorded_schema(&dir.db()),
+        (every_migration(), SCHEMA_VERSION)
+    );
+}
+
+#[test]
+fn four_stores_opening_one_version_1_file_at_once_all_succeed() {
+    for round in 0..6 {
+        let dir = TempDir::new("race-v1");
+        let conn = Connection::open(dir.db()).unwrap();
+        conn.execute_batch(&schema::migration_sql(1).unwrap())
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO change_log (received_at, clocking_id, change_version, change_type, outcome, raw_body)
+             VALUES ('2026-01-01T00:00:00Z', 7, '0A', 'Delete', 'applied', X'7B7D');
+             INSERT INTO clocking_state (id, change_version, deleted, clocking_json) VALUES (7, '0A', 1, NULL);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let stores = open_at_once(&dir.db());
+        let versions = stores[0].tracked_versions().unwrap();
+        assert_eq!(versions.len(), 1, "round {round}");
+        assert!(versions[0].2, "the tombstone of 7 was kept");
+        assert_eq!(stores[0].change_log_len().unwrap(), 1);
+        for store in stores {
+            store.close().unwrap();
+        }
+        assert_eq!(
+            recorded_schema(&dir.db()),
+            (every_migration(), SCHEMA_VERSION),
+            "round {round}"
+        );
+    }
 }
 
 #[test]
