@@ -77,6 +77,8 @@ async fn drain(store: &Store, mut cursor: FeedCursor) -> anyhow::Result<Option<F
 }
 
 pub(crate) async fn run(args: ChangesArgs) -> anyhow::Result<Outcome> {
+    // Only a follower handles the signals (to exit 0); a plain read keeps their default.
+    let stop = args.follow.then(shutdown_signal);
     let store = args.store.open(None).await?;
     // Listening starts before the first read, so that a commit between the two is never
     // left waiting for the next poll.
@@ -89,11 +91,10 @@ pub(crate) async fn run(args: ChangesArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Success);
     };
     cursor = next;
-    if !args.follow {
+    let Some(stop) = stop else {
         store.close().await?;
         return Ok(Outcome::Success);
-    }
-    let stop = shutdown_signal();
+    };
     tokio::pin!(stop);
     loop {
         let wait = async {
@@ -126,25 +127,42 @@ pub(crate) async fn run(args: ChangesArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM. The handlers are installed when this
+/// is called (not when first polled), so a signal during start-up is not lost to the
+/// default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-                Err(_) => std::future::pending::<()>().await,
+            };
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = terminated => {}
+                () = interrupted => {}
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
