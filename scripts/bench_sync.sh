@@ -7,10 +7,13 @@
 #   protime  — `protime sync`: every item validated, applied by changeVersion, logged with
 #              its origin, committed in durable batches (WAL, synchronous=FULL) while the
 #              next pages are fetched; creates a webhook first, as a re-initialization does.
-# Rounds are interleaved (baseline, protime, baseline, …) so machine noise hits both alike;
-# prints each round, the medians, the ratio and protime's peak RSS.
+#   protime-pg — the same `protime sync` into PostgreSQL (a fresh schema each round, on the
+#              database named by DATABASE_URL, when it is set; synchronous_commit=on).
+# Rounds are interleaved (baseline, protime, protime-pg, baseline, …) so machine noise hits
+# all alike; prints each round, the medians, the ratio and protime's peak RSS.
 #
 # Usage: scripts/bench_sync.sh [ROUNDS] [PEOPLE] [DAYS]   (defaults: 3, 5000, 73 ≈ 1.01 M clockings)
+#        DATABASE_URL=postgres://… scripts/bench_sync.sh   (adds the PostgreSQL runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
@@ -45,12 +48,13 @@ baseline() {
 }
 
 ours() {
+    local store="${1:-$work/p.sqlite}"
     rm -f "$work"/p.sqlite* "$work/key"
     local started ended count
     started=$(date +%s.%N)
     /usr/bin/time -f "%M" -o "$work/rss" "$protime" sync --from "$from" --to "$to" \
         --destination "http://127.0.0.1:9/hook" --allow-insecure-destinations \
-        --store "$work/p.sqlite" --key-file "$work/key" > "$work/sync.out" 2>"$work/sync.err"
+        --store "$store" --key-file "$work/key" > "$work/sync.out" 2>"$work/sync.err"
     ended=$(date +%s.%N)
     count=$(sed -nE 's/.*; ([0-9]+) clockings loaded.*/\1/p' "$work/sync.out")
     # Wall clock of the whole command: start-up, token, webhook creation and the sync.
@@ -58,6 +62,13 @@ ours() {
 }
 
 printf '%s cores; sandbox: %s people x %s days; sync %s..%s; %s rounds\n' "$(nproc)" "$people" "$days" "$from" "$to" "$rounds"
+pg() {
+    local schema="bench_sync_$$_$RANDOM" separator='?'
+    case "$DATABASE_URL" in *\?*) separator='&';; esac
+    ours "${DATABASE_URL}${separator}schema=$schema"
+    psql "$DATABASE_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1
+}
+
 results=()
 for round in $(seq "$rounds"); do
     read -r b_count b_seconds < <(baseline)
@@ -65,9 +76,14 @@ for round in $(seq "$rounds"); do
     if [ "$b_count" != "$p_count" ]; then
         echo "error: the baseline loaded $b_count clockings, protime $p_count" >&2; exit 1
     fi
-    printf 'round %s: %s clockings; baseline %s s, protime %s s (peak RSS %s KiB)\n' \
-        "$round" "$p_count" "$b_seconds" "$p_seconds" "$p_rss"
-    results+=("$p_count,$b_seconds,$p_seconds,$p_rss")
+    g_seconds=0
+    if [ -n "${DATABASE_URL:-}" ]; then
+        read -r g_count g_seconds g_rss < <(pg)
+        [ "$g_count" = "$p_count" ] || { echo "error: protime-pg loaded $g_count clockings, not $p_count" >&2; exit 1; }
+    fi
+    printf 'round %s: %s clockings; baseline %s s, protime %s s (peak RSS %s KiB), protime-pg %s s\n' \
+        "$round" "$p_count" "$b_seconds" "$p_seconds" "$p_rss" "$g_seconds"
+    results+=("$p_count,$b_seconds,$p_seconds,$p_rss,$g_seconds")
 done
 python3 - "${results[@]}" <<'PY'
 import statistics, sys
@@ -80,4 +96,7 @@ print(f"median   baseline {count / b:10.0f} clockings/s   protime {count / p:10.
 print(f"protime / baseline = {b / p:.2f} (target >= 2)")
 print(f"protime >= 100,000 clockings/s: {'yes' if count / p >= 100_000 else 'no'} ({count / p:.0f})")
 print(f"protime peak RSS {rss / 1024:.1f} MiB (target <= 64)")
+g = statistics.median(r[4] for r in rows)
+if g > 0:
+    print(f"protime into PostgreSQL {count / g:10.0f} clockings/s (target >= 50,000); pg / baseline = {b / g:.2f}")
 PY
