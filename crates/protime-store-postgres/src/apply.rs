@@ -25,6 +25,13 @@ use crate::StoreError;
 
 pub(crate) type Outcome = Result<Receipt, StoreError>;
 
+/// The right to collect the next group: held by one writer from taking jobs off the queue
+/// until its group's rows are locked, then handed on (dropped), so the next writer collects
+/// what arrived meanwhile and its transaction overlaps this one's commit. Groups are locked
+/// in the order they were collected, so deliveries of one id are applied in queue order.
+pub(crate) type CollectTurn<'q> =
+    Option<tokio::sync::MutexGuard<'q, tokio::sync::mpsc::Receiver<Job>>>;
+
 /// One `record` or `record_batch` call and who waits for it.
 pub(crate) struct Job {
     pub(crate) deliveries: Vec<Delivery>,
@@ -248,6 +255,7 @@ pub(crate) async fn write_group(
     client: &deadpool_postgres::Client,
     jobs: &[Job],
     channel: &str,
+    turn: &mut CollectTurn<'_>,
 ) -> Result<Vec<Vec<Outcome>>, GroupError> {
     // Every delivery of the group, in order, gets a slot: refused now (`storable`), or a
     // receipt decided below.
@@ -294,6 +302,7 @@ pub(crate) async fn write_group(
     let mut updates: (Vec<i64>, Vec<&str>, Vec<bool>) = Default::default();
     if ids.is_empty() {
         client.batch_execute("BEGIN").await?;
+        turn.take();
     } else {
         let insert = client.prepare_cached(INSERT_NEW_STATES).await?;
         let lock = client.prepare_cached(LOCK_STATES).await?;
@@ -304,6 +313,8 @@ pub(crate) async fn write_group(
             client.query(&lock, &[&ids]),
         )
         .await;
+        // This group's rows are locked (or the attempt failed): the next writer may collect.
+        turn.take();
         begun?;
         let inserted: HashSet<i64> = inserted?.iter().map(|row| row.get(0)).collect();
         let mut stored: HashMap<i64, String> = HashMap::with_capacity(ids.len());

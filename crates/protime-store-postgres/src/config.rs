@@ -175,7 +175,7 @@ impl PgStoreConfig {
         let config = Self {
             pg,
             schema: None,
-            writers: 1,
+            writers: 2,
             max_connections: 8,
             statement_timeout: Duration::from_secs(30),
             wait_timeout: Duration::from_secs(10),
@@ -218,11 +218,10 @@ impl PgStoreConfig {
         Ok(self)
     }
 
-    /// Concurrent write transactions of this store (each commits a group of queued
-    /// deliveries); at least 1, default 1. One writer makes the largest groups (one WAL
-    /// flush for everything queued while the previous group committed); more help only when
-    /// the server's commits are slow relative to its CPU and the ids rarely overlap (writers
-    /// of the same id wait for each other's row locks).
+    /// Concurrent write transactions of this store; at least 1, default 2. Writers take
+    /// turns collecting groups: one collects what is queued, locks its rows, and hands the
+    /// turn on while it commits, so the next group's transaction overlaps this commit and
+    /// groups are locked in queue order.
     #[must_use]
     pub fn with_writers(mut self, writers: usize) -> Self {
         self.writers = writers.clamp(1, 64);

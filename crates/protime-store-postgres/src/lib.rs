@@ -284,9 +284,13 @@ impl PgStore {
     }
 
     /// Stores a batch in one transaction (never split); resolves with one outcome per
-    /// delivery, in order, once it has committed. Batches of different calls may be
-    /// committed by different writers in any order: await one before sending the next when
-    /// their order matters.
+    /// delivery, in order, once it has committed.
+    ///
+    /// The batch is queued when `record_batch` is called, not when the future is first
+    /// polled (unless the queue is full: then it waits for room when polled, up to the wait
+    /// timeout). Calls queued by one caller are applied in the order of its calls: writers
+    /// lock their groups' rows in queue order. Dropping the future does not withdraw the
+    /// batch.
     pub fn record_batch(
         &self,
         deliveries: Vec<Delivery>,
@@ -299,21 +303,35 @@ impl PgStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let wait = self.inner.config.wait_timeout;
+        let (reply, answer) = oneshot::channel();
+        let job = Job { deliveries, reply };
+        // Queued now, at the call, when there is room: calls are then applied in call order
+        // (what a caller that does not await each call before the next expects), whenever
+        // the future is polled. A full queue is waited on (bounded) when polled.
+        let queued = match &sender {
+            None => Err(None),
+            Some(sender) => match sender.try_send(job) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(job)) => Err(Some(job)),
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(None),
+            },
+        };
         async move {
-            let Some(sender) = sender else {
-                return errors(count, || StoreError::Closed);
-            };
-            let (reply, answer) = oneshot::channel();
-            let job = Job { deliveries, reply };
-            match tokio::time::timeout(wait, sender.send(job)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return errors(count, || StoreError::Closed),
-                Err(_) => {
-                    return errors(count, || StoreError::Timeout {
-                        what: "waiting for room in the store's queue",
-                        after: wait,
-                    });
+            match (queued, sender) {
+                (Ok(()), _) => {}
+                (Err(Some(job)), Some(sender)) => {
+                    match tokio::time::timeout(wait, sender.send(job)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return errors(count, || StoreError::Closed),
+                        Err(_) => {
+                            return errors(count, || StoreError::Timeout {
+                                what: "waiting for room in the store's queue",
+                                after: wait,
+                            });
+                        }
+                    }
                 }
+                _ => return errors(count, || StoreError::Closed),
             }
             answer
                 .await
@@ -486,8 +504,9 @@ async fn run_writer(
     statement_timeout: Duration,
 ) {
     loop {
+        let mut turn: apply::CollectTurn<'_> = Some(jobs.lock().await);
         let group = {
-            let mut queue = jobs.lock().await;
+            let Some(queue) = turn.as_mut() else { break };
             let Some(first) = queue.recv().await else {
                 break;
             };
@@ -506,7 +525,8 @@ async fn run_writer(
         };
         let count: usize = group.iter().map(|job| job.deliveries.len()).sum();
         let started = std::time::Instant::now();
-        let outcomes = commit_group(&pool, &group, &channel, statement_timeout).await;
+        let outcomes = commit_group(&pool, &group, &channel, statement_timeout, &mut turn).await;
+        drop(turn);
         tracing::debug!(
             count,
             duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -542,6 +562,7 @@ async fn commit_group(
     group: &[Job],
     channel: &str,
     statement_timeout: Duration,
+    turn: &mut apply::CollectTurn<'_>,
 ) -> Vec<Vec<Outcome>> {
     let all = |error: &dyn Fn() -> StoreError| -> Vec<Vec<Outcome>> {
         group
@@ -557,12 +578,13 @@ async fn commit_group(
         let client = match pool.get().await {
             Ok(client) => client,
             Err(error) => {
+                turn.take();
                 let message = error.to_string();
                 tracing::warn!(%message, "no connection for a group; nothing of it is acknowledged");
                 return all(&|| StoreError::Pool(message.clone()));
             }
         };
-        match tokio::time::timeout(limit, apply::write_group(&client, group, channel)).await {
+        match tokio::time::timeout(limit, apply::write_group(&client, group, channel, turn)).await {
             Ok(Ok(outcomes)) => return outcomes,
             Ok(Err(GroupError::Postgres(error))) => {
                 discard_transaction(client).await;

@@ -339,3 +339,40 @@ async fn an_unreachable_server_is_one_clear_error_without_the_password() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replicas_writers_apply_an_ids_deliveries_in_queue_order() {
+    let Some(database) = TestDatabase::create("queue_order").await else {
+        return;
+    };
+    let store = PgStore::connect_with(database.config().with_writers(4))
+        .await
+        .unwrap();
+    // 300 versions of one id, queued in order without waiting for each other: whichever
+    // writer commits which group, every one must be applied (none found stale).
+    let pending: Vec<_> = (1..=300_u32)
+        .map(|n| store.record(delivery(1, &format!("{n:08X}"), false)))
+        .collect();
+    let receipts = futures_util::future::join_all(pending).await;
+    let stale = receipts
+        .iter()
+        .filter(|r| *r.as_ref().unwrap() != Receipt::Applied(ApplyOutcome::Applied))
+        .count();
+    let which: Vec<(usize, String)> = receipts
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| *r.as_ref().unwrap() != Receipt::Applied(ApplyOutcome::Applied))
+        .map(|(i, r)| (i + 1, r.as_ref().unwrap().name().to_owned()))
+        .collect();
+    assert_eq!(
+        stale, 0,
+        "{stale} of 300 deliveries were not applied in order: {which:?}"
+    );
+    let stats = store.stats().await.unwrap();
+    assert!(
+        stats.batches > 1,
+        "one group only: the test did not exercise several writers"
+    );
+    store.close().await;
+    database.cleanup().await;
+}
