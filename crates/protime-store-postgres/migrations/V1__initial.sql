@@ -19,7 +19,7 @@ CREATE TABLE clocking_state (
 -- dense, assigned in commit order under the feed_counter row lock (see below).
 CREATE TABLE change_log (
     id              BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    feed_position   BIGINT      UNIQUE,
+    feed_position   BIGINT,
     received_at     TIMESTAMPTZ NOT NULL,
     clocking_id     BIGINT      NOT NULL,
     change_version  TEXT        COLLATE "C" NOT NULL,
@@ -35,6 +35,9 @@ CREATE TABLE change_log (
     CHECK ((origin = 'webhook') = (raw_body IS NOT NULL)),
     CHECK ((origin = 'sync') = (change_json IS NOT NULL))
 );
+-- The feed: applied entries by position (partial: redeliveries and stale entries, which
+-- have none, add nothing to it).
+CREATE UNIQUE INDEX change_log_feed ON change_log (feed_position) WHERE feed_position IS NOT NULL;
 -- The entry a state row stands for; at most one applied entry per id and version.
 CREATE UNIQUE INDEX change_log_applied ON change_log (clocking_id, change_version)
     WHERE feed_position IS NOT NULL;
