@@ -40,6 +40,12 @@ impl FromStr for StoreLocation {
                 return Err("sqlite: needs a file path, e.g. sqlite:clockings.sqlite".into());
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if ["host=", "dbname=", "user=", "port=", "password=", "sslmode="]
+            .iter()
+            .any(|key| text.starts_with(key))
+        {
+            // libpq's key/value form would otherwise be taken for a file name.
+            Err("give PostgreSQL as a URL: postgres://user@host:port/database".into())
         } else if text.contains("://") {
             Err(format!(
                 "unknown store URL scheme in {:?}: use a file path, sqlite:PATH or postgres://…",
@@ -254,6 +260,7 @@ mod tests {
         assert!(parse("mysql://db/x").unwrap_err().contains("mysql"));
         assert!(parse("postgres://u@db:port/x").is_err());
         assert!(parse("sqlite:").is_err());
+        assert!(parse("host=db user=app dbname=x").is_err());
     }
 
     #[test]

@@ -273,7 +273,7 @@ impl PgStoreConfig {
         self.schema.as_deref()
     }
 
-    /// The driver's configuration of every store connection: the chosen schema first on the
+    /// The driver's configuration of every store connection: the chosen schema as the
     /// search path, commits that wait for the disk (`synchronous_commit=on`, whatever the
     /// server's default), and server-side time limits.
     pub(crate) fn session(&self) -> tokio_postgres::Config {
