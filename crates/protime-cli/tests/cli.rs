@@ -433,3 +433,60 @@ fn sync_loads_the_baseline_into_the_store_and_subscribes() {
         .code(1)
         .stderr(predicate::str::contains("longer than one year").and(no_panic()));
 }
+
+#[test]
+fn an_unreachable_or_malformed_postgres_store_is_one_clear_line() {
+    for command in [
+        vec!["changes"],
+        vec!["receive", "--key", "k", "--port", "0"],
+    ] {
+        let started = std::time::Instant::now();
+        protime()
+            .args(&command)
+            .args([
+                "--store",
+                "postgres://app:s3cret@127.0.0.1:1/payroll?connect_timeout=2",
+            ])
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(1)
+            .stderr(
+                predicate::str::contains("cannot connect to PostgreSQL at app@127.0.0.1:1/payroll")
+                    .and(predicate::str::contains("s3cret").not())
+                    .and(no_panic()),
+            );
+        assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    }
+    protime()
+        .args(["changes", "--store", "postgres://app@127.0.0.1:notaport/x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value").and(no_panic()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_against_postgres_and_refuses_a_used_store() {
+    let Some(database) = protime_store_postgres::testing::TestDatabase::create("demo").await else {
+        return;
+    };
+    let url = database.url();
+    let run = |url: String| {
+        std::thread::spawn(move || {
+            protime()
+                .args(["demo", "--changes", "200", "--store", &url])
+                .timeout(std::time::Duration::from_secs(120))
+                .assert()
+        })
+        .join()
+        .unwrap()
+    };
+    run(url.clone()).success().stdout(
+        predicate::str::contains("store == sandbox")
+            .and(predicate::str::contains("postgres"))
+            .and(predicate::str::contains("dead letters                 0")),
+    );
+    run(url)
+        .code(1)
+        .stderr(predicate::str::contains("is not empty").and(no_panic()));
+    database.cleanup().await;
+}
