@@ -40,9 +40,16 @@ impl FromStr for StoreLocation {
                 return Err("sqlite: needs a file path, e.g. sqlite:clockings.sqlite".into());
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
-        } else if ["host=", "dbname=", "user=", "port=", "password=", "sslmode="]
-            .iter()
-            .any(|key| text.starts_with(key))
+        } else if [
+            "host=",
+            "dbname=",
+            "user=",
+            "port=",
+            "password=",
+            "sslmode=",
+        ]
+        .iter()
+        .any(|key| text.starts_with(key))
         {
             // libpq's key/value form would otherwise be taken for a file name.
             Err("give PostgreSQL as a URL: postgres://user@host:port/database".into())
