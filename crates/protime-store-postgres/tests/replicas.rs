@@ -348,11 +348,17 @@ async fn one_replicas_writers_apply_an_ids_deliveries_in_queue_order() {
     let store = PgStore::connect_with(database.config().with_writers(4))
         .await
         .unwrap();
-    // 300 versions of one id, queued in order without waiting for each other: whichever
-    // writer commits which group, every one must be applied (none found stale).
-    let pending: Vec<_> = (1..=300_u32)
-        .map(|n| store.record(delivery(1, &format!("{n:08X}"), false)))
-        .collect();
+    // 300 versions of one id, queued in call order without waiting for each other, in waves
+    // a millisecond apart so that several writers take groups while later ones queue:
+    // whichever writer commits which group, every one must be applied (none found stale).
+    let mut pending = Vec::new();
+    for wave in 0..10_u32 {
+        for n in 1..=30_u32 {
+            let version = format!("{:08X}", wave * 30 + n);
+            pending.push(store.record(delivery(1, &version, false)));
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
     let receipts = futures_util::future::join_all(pending).await;
     let stale = receipts
         .iter()
