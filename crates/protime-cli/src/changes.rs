@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use protime_webhooks::sink::{FeedCursor, FeedEntry, SinkRead as _};
 
 use crate::Outcome;
+use crate::signals::shutdown_signal;
 use crate::store::{Store, StoreLocation};
 
 /// Entries read per query.
@@ -125,44 +126,4 @@ pub(crate) async fn run(args: ChangesArgs) -> anyhow::Result<Outcome> {
     }
     store.close().await?;
     Ok(Outcome::Success)
-}
-
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM. The handlers are installed when this
-/// is called (not when first polled), so a signal during start-up is not lost to the
-/// default action.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).ok();
-        let mut interrupt = signal(SignalKind::interrupt()).ok();
-        async move {
-            let terminated = async {
-                match terminate.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let interrupted = async {
-                match interrupt.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = terminated => {}
-                () = interrupted => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

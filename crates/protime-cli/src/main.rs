@@ -18,6 +18,7 @@ mod demo;
 mod receive;
 mod sandbox;
 mod schema;
+mod signals;
 mod store;
 mod validate;
 
@@ -30,8 +31,14 @@ use clap::{Parser, Subcommand};
 #[command(name = "protime", version, about, long_about = None, propagate_version = true)]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `protime_webhooks=debug`.
-    #[arg(long, global = true, env = "PROTIME_LOG", default_value = "warn")]
-    log: String,
+    /// Default: `warn`, and for `receive` also one line per delivery
+    /// (`warn,protime::delivery=info`; `receive --quiet` leaves it out).
+    #[arg(long, global = true, env = "PROTIME_LOG")]
+    log: Option<String>,
+    /// Log lines as text or as JSON objects (one per line, for log collectors). Colours only
+    /// when standard error is a terminal and `NO_COLOR` is not set.
+    #[arg(long, global = true, env = "PROTIME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +65,15 @@ enum Command {
     Schema(schema::SchemaArgs),
 }
 
+/// Formats of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// How a command ended, when it did not fail.
 pub(crate) enum Outcome {
     /// Everything as expected: exit 0.
@@ -66,14 +82,30 @@ pub(crate) enum Outcome {
     Negative,
 }
 
-fn init_tracing(filter: &str) -> anyhow::Result<()> {
+fn init_tracing(filter: &str, format: LogFormat) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| anyhow::anyhow!("invalid --log filter {filter:?}: {e}"))?;
-    tracing_subscriber::fmt()
+    // Colour codes only for a person at a terminal: never into files, pipes or collectors.
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("cannot initialize logging: {e}"))
+        .with_ansi(ansi);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot initialize logging: {e}"))
+}
+
+/// The log filter when `--log` is not given.
+fn default_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Receive(args) if !args.quiet() => "warn,protime::delivery=info",
+        _ => "warn",
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -91,7 +123,11 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = init_tracing(&cli.log) {
+    let filter = cli
+        .log
+        .clone()
+        .unwrap_or_else(|| default_filter(&cli.command).to_owned());
+    if let Err(error) = init_tracing(&filter, cli.log_format) {
         eprintln!("error: {error:#}");
         return ExitCode::from(2);
     }

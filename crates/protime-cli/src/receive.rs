@@ -10,6 +10,7 @@ use protime_webhooks::signature::{SignatureEncoding, SignatureScheme, Verifier, 
 use protime_webhooks::{DeliverySink, InMemorySink};
 
 use crate::Outcome;
+use crate::signals::shutdown_signal;
 use crate::store::StoreLocation;
 
 /// Arguments of `protime receive`.
@@ -40,12 +41,19 @@ pub(crate) struct ReceiveArgs {
     /// trials and benchmarks, never for production).
     #[arg(long, conflicts_with_all = ["store", "durability"])]
     in_memory: bool,
+    /// No line per delivery (only warnings and errors), for production logs.
+    #[arg(long)]
+    quiet: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
     /// Port to listen on.
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Longest wait, after SIGTERM or SIGINT, for deliveries in flight to be answered
+    /// before the store is closed and the process exits.
+    #[arg(long, default_value_t = 20, value_name = "SECONDS")]
+    drain_seconds: u64,
     /// Path the deliveries are POSTed to.
     #[arg(long, default_value = "/")]
     path: String,
@@ -81,6 +89,13 @@ pub(crate) enum Encoding {
     Base64,
 }
 
+impl ReceiveArgs {
+    /// Whether `--quiet` was given.
+    pub(crate) fn quiet(&self) -> bool {
+        self.quiet
+    }
+}
+
 pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
     let header = args
         .signature_header
@@ -99,6 +114,10 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()
         .context("invalid --key")?;
     let verifier = Verifier::new(scheme, keys).context("invalid --key")?;
+    // Handlers installed before anything else, so that a signal during start-up is not
+    // lost to the default action (which would skip closing the store).
+    let stop = shutdown_signal();
+    let mut store = None;
     let (sink, stored_in): (Arc<dyn DeliverySink>, String) = if args.in_memory {
         (
             Arc::new(InMemorySink::default()),
@@ -109,8 +128,10 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
             DurabilityArg::PowerLoss => Durability::PowerLoss,
             DurabilityArg::ProcessCrash => Durability::ProcessCrash,
         });
-        let store = args.store.open(durability).await?;
-        (store.sink(), args.store.to_string())
+        let opened = args.store.open(durability).await?;
+        let sink = opened.sink();
+        store = Some(opened);
+        (sink, args.store.to_string())
     };
     let app = receiver_app(&args.path, verifier.clone(), sink)?;
     let address = SocketAddr::new(args.bind, args.port);
@@ -124,12 +145,32 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         verifier.key_fingerprints().join(", "),
         stored_in
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("the receiver stopped")?;
+    // On SIGTERM or SIGINT: stop accepting, let the deliveries in flight finish (each is
+    // answered only after its commit), at most `--drain-seconds`; then close the store, which
+    // commits anything still queued, and exit 0.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop.await;
+        let _ = stopping.send(());
+    });
+    let drain = std::time::Duration::from_secs(args.drain_seconds);
+    let drain_deadline = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served.context("the receiver stopped")?,
+        () = drain_deadline => {
+            tracing::warn!(?drain, "deliveries still in flight after the drain time: they were not answered, and Protime will retry them");
+        }
+    }
+    if let Some(store) = store {
+        store.close().await.context("closing the store")?;
+    }
+    eprintln!("receiver stopped; store closed");
     Ok(Outcome::Success)
 }
 

@@ -212,3 +212,99 @@ async fn the_postgres_feed_follows_and_resumes() {
     follow_and_resume(&database.url()).await;
     database.cleanup().await;
 }
+
+/// Starts `protime receive` with `extra` arguments; returns it, its URL, and its stderr
+/// lines as they come.
+fn start_receiver_with_log(
+    extra: &[&str],
+    store: &str,
+) -> (Running, String, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args(extra)
+        .args(["receive", "--port", "0", "--store", store])
+        .env("PROTIME_WEBHOOK_KEY", KEY)
+        .env_remove("PROTIME_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let url = loop {
+        let line = received.recv_timeout(Duration::from_secs(10)).unwrap();
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            break url.to_string();
+        }
+    };
+    (Running(child), url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_shows_each_delivery_as_text_or_json_and_quiet_hides_it() {
+    let dir = std::env::temp_dir().join(format!("protime-liveview-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let http = reqwest::Client::new();
+
+    // Text, not a terminal: one plain line per delivery, no colour codes.
+    let store = format!("sqlite:{}", dir.join("text.sqlite").display());
+    let (_text, url, lines) = start_receiver_with_log(&[], &store);
+    deliver(&http, &url, 41, 1).await;
+    let line = lines.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(line.contains("protime::delivery"), "{line}");
+    assert!(
+        line.contains("id=41") && line.contains("outcome=\"applied\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("kind=\"InOut\"") && line.contains("latency_ms="),
+        "{line}"
+    );
+    assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
+
+    // JSON: one object per line with the same fields.
+    let store = format!("sqlite:{}", dir.join("json.sqlite").display());
+    let (_json, url, lines) = start_receiver_with_log(&["--log-format", "json"], &store);
+    deliver(&http, &url, 42, 1).await;
+    deliver(&http, &url, 42, 1).await;
+    for expected in ["applied", "duplicate"] {
+        let line = lines.recv_timeout(Duration::from_secs(5)).unwrap();
+        let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(value["fields"]["outcome"], expected, "{line}");
+        assert_eq!(value["fields"]["id"], 42, "{line}");
+        assert_eq!(value["target"], "protime::delivery", "{line}");
+    }
+
+    // --quiet: nothing per delivery.
+    let quiet_store = format!("sqlite:{}", dir.join("quiet.sqlite").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args(["receive", "--quiet", "--port", "0", "--store", &quiet_store])
+        .env("PROTIME_WEBHOOK_KEY", KEY)
+        .env_remove("PROTIME_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let quiet = Running(child);
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    deliver(&http, &url, 43, 1).await;
+    drop(quiet);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(!rest.contains("protime::delivery"), "{rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -150,3 +150,91 @@ async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_drains_closes_the_store_and_exits_0() {
+    let dir = std::env::temp_dir().join(format!("protime-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("store.sqlite");
+    let _ = std::fs::remove_file(&db);
+
+    let (mut child, url) = start_receiver(&db);
+    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let scheme = SignatureScheme::default();
+    let key = WebhookKey::new(KEY).unwrap();
+    let mut senders = Vec::new();
+    for worker in 0..8_i64 {
+        let (http, url, scheme, key) = (http.clone(), url.clone(), scheme.clone(), key.clone());
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let mut id = 1 + worker;
+            while !stop.load(Ordering::Relaxed) {
+                let body = delivery(id);
+                let mut headers = sign(&scheme, &key, &body, None).unwrap();
+                headers.insert("content-type", "application/json".parse().unwrap());
+                match http.post(&url).headers(headers).body(body).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                    // Refused or cut off while stopping: not acknowledged, Protime retries.
+                    Ok(_) | Err(_) => break,
+                }
+                id += 8;
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while acknowledged.lock().unwrap().len() < 400 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(25),
+            "the receiver did not stop within 25 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 400,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+    let store = SqliteStore::open(&db).unwrap();
+    let stored: std::collections::HashSet<i64> = store
+        .tracked_versions()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _, _)| id.get())
+        .collect();
+    let lost = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .count();
+    assert_eq!(lost, 0, "{lost} acknowledged deliveries lost");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

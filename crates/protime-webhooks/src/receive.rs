@@ -147,6 +147,41 @@ pub struct Answer {
     pub receipt: Option<Receipt>,
 }
 
+/// The `tracing` target of the one line per stored delivery (see [`ReceiveCore::handle`]).
+pub const DELIVERY_LOG_TARGET: &str = "protime::delivery";
+
+/// What the live view shows of a change (`-` for a dead letter).
+#[derive(Debug, Clone, Copy)]
+struct SeenChange {
+    id: i64,
+    change_type: &'static str,
+    kind: &'static str,
+}
+
+impl Default for SeenChange {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            change_type: "-",
+            kind: "-",
+        }
+    }
+}
+
+impl SeenChange {
+    fn of(change: &protime_model::ClockingChange) -> Self {
+        let kind = match change {
+            protime_model::ClockingChange::InsertOrUpdate(clocking) => clocking.kind.name(),
+            protime_model::ClockingChange::Delete { .. } => "-",
+        };
+        Self {
+            id: change.id().get(),
+            change_type: change.change_type().name(),
+            kind,
+        }
+    }
+}
+
 /// The 200 body for each receipt, written once rather than serialized per request.
 fn receipt_body(receipt: Receipt) -> &'static str {
     match receipt {
@@ -265,7 +300,13 @@ impl ReceiveCore {
     }
 
     /// Handles one delivery whose body was read completely (within the server's limits).
+    ///
+    /// Every stored delivery is logged at `info` on the target [`DELIVERY_LOG_TARGET`] —
+    /// clocking id, change type, kind, outcome and the time from here to the durable
+    /// receipt — a live view of the receiver at work; filter that target out (e.g.
+    /// `warn`) to keep production logs quiet.
     pub async fn handle(&self, headers: &HeaderMap, body: Bytes) -> Answer {
+        let started = std::time::Instant::now();
         if let Err(rejection) = check_content_type(headers, self.content_type) {
             return rejection.answer();
         }
@@ -278,9 +319,11 @@ impl ReceiveCore {
         };
         let change = protime_model::parse_delivery(&body);
         let origin = WebhookOrigin::new(body, verified.key_fingerprint);
+        let mut seen = SeenChange::default();
         let delivery = match change {
             Ok(change) => {
                 tracing::debug!(id = %change.id(), version = %change.change_version(), "webhook delivery verified");
+                seen = SeenChange::of(&change);
                 Delivery::webhook(change, origin)
             }
             Err(errors) => match self.invalid_delivery {
@@ -307,11 +350,22 @@ impl ReceiveCore {
             },
         };
         match self.sink.record(delivery).await {
-            Ok(receipt) => Answer {
-                status: StatusCode::OK,
-                body: receipt_body(receipt).into(),
-                receipt: Some(receipt),
-            },
+            Ok(receipt) => {
+                tracing::info!(
+                    target: DELIVERY_LOG_TARGET,
+                    id = seen.id,
+                    change = seen.change_type,
+                    kind = seen.kind,
+                    outcome = receipt.name(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "delivery"
+                );
+                Answer {
+                    status: StatusCode::OK,
+                    body: receipt_body(receipt).into(),
+                    receipt: Some(receipt),
+                }
+            }
             Err(error) => {
                 tracing::error!(%error, "webhook delivery not stored: answering 503 so that Protime retries");
                 Answer {
