@@ -12,6 +12,7 @@
 //! - `protime validate FILE…` — check delivery bodies against the validation rules.
 //! - `protime schema` — write the JSON Schemas.
 
+mod admin;
 mod api;
 mod changes;
 mod demo;

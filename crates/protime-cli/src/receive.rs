@@ -41,6 +41,10 @@ pub(crate) struct ReceiveArgs {
     /// trials and benchmarks, never for production).
     #[arg(long, conflicts_with_all = ["store", "durability"])]
     in_memory: bool,
+    /// Serve `GET /healthz`, `/readyz` and `/metrics` (Prometheus) on this address, e.g.
+    /// `127.0.0.1:9090`; off when not given. Keep it off the public webhook address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin: Option<SocketAddr>,
     /// No line per delivery (only warnings and errors), for production logs.
     #[arg(long)]
     quiet: bool,
@@ -133,6 +137,10 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         store = Some(opened);
         (sink, args.store.to_string())
     };
+    let admin = match args.admin {
+        Some(address) => Some(crate::admin::serve(address, store.clone()).await?),
+        None => None,
+    };
     let app = receiver_app(&args.path, verifier.clone(), sink)?;
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address)
@@ -145,6 +153,9 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         verifier.key_fingerprints().join(", "),
         stored_in
     );
+    if let Some(bound) = admin {
+        eprintln!("admin endpoints on http://{bound}/healthz, /readyz and /metrics");
+    }
     // On SIGTERM or SIGINT: stop accepting, let the deliveries in flight finish (each is
     // answered only after its commit), at most `--drain-seconds`; then close the store, which
     // commits anything still queued, and exit 0.

@@ -176,6 +176,27 @@ impl Store {
         })
     }
 
+    /// Whether the store can take writes now: an SQLite store that is open and whose file
+    /// is still there (a write into a deleted file would be lost), a PostgreSQL store whose
+    /// server answers.
+    pub(crate) async fn ready(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(store) => {
+                anyhow::ensure!(!store.is_closed(), "the store is closed");
+                anyhow::ensure!(
+                    store.path().exists(),
+                    "the store file {} is gone",
+                    store.path().display()
+                );
+                Ok(())
+            }
+            Self::Postgres(store) => {
+                store.schema_version().await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Commits what is queued and stops the writers.
     pub(crate) async fn close(self) -> anyhow::Result<()> {
         match self {

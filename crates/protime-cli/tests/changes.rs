@@ -308,3 +308,76 @@ async fn the_receiver_shows_each_delivery_as_text_or_json_and_quiet_hides_it() {
     assert!(!rest.contains("protime::delivery"), "{rest}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoints_report_health_readiness_and_metrics() {
+    let dir = std::env::temp_dir().join(format!("protime-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("store.sqlite");
+    let store = format!("sqlite:{}", db.display());
+    let admin_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let admin = format!("127.0.0.1:{admin_port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args([
+            "receive", "--quiet", "--port", "0", "--admin", &admin, "--store", &store,
+        ])
+        .env("PROTIME_WEBHOOK_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let _running = Running(child);
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let http = http.clone();
+        let url = format!("http://{admin}{path}");
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // The admin listener is up before the receiver's line is printed.
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+
+    deliver(&http, &url, 51, 1).await;
+    deliver(&http, &url, 51, 1).await;
+    let forged = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-protime-signature", "00")
+        .body(r#"{"changeType":"Delete","data":{"changeVersion":"01","id":9}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    for expected in [
+        r#"protime_deliveries_total{outcome="applied"} 1"#,
+        r#"protime_deliveries_total{outcome="duplicate"} 1"#,
+        r#"protime_deliveries_refused_total{reason="signature"} 1"#,
+        "protime_delivery_duration_seconds_count 2",
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in:\n{metrics}");
+    }
+
+    // A store file that vanished is not ready for writes.
+    std::fs::remove_file(&db).unwrap();
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("is gone"), "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -147,6 +147,26 @@ pub struct Answer {
     pub receipt: Option<Receipt>,
 }
 
+/// Metrics the receive core records through the [`metrics`] facade (nothing is recorded
+/// until the application installs a recorder, e.g. `metrics-exporter-prometheus`, as
+/// `protime receive --admin` does):
+///
+/// - `protime_deliveries_total{outcome}` — stored deliveries by receipt (`applied`,
+///   `duplicate`, `stale`, `appended`, `dead_lettered`);
+/// - `protime_deliveries_refused_total{reason}` — deliveries answered without being stored
+///   (`content_type`, `signature`, `invalid`, `not_stored`);
+/// - `protime_delivery_duration_seconds` — histogram of the time from the body being read to
+///   the durable receipt.
+pub const METRICS: [&str; 3] = [
+    "protime_deliveries_total",
+    "protime_deliveries_refused_total",
+    "protime_delivery_duration_seconds",
+];
+
+fn refused(reason: &'static str) {
+    metrics::counter!("protime_deliveries_refused_total", "reason" => reason).increment(1);
+}
+
 /// The `tracing` target of the one line per stored delivery (see [`ReceiveCore::handle`]).
 pub const DELIVERY_LOG_TARGET: &str = "protime::delivery";
 
@@ -308,11 +328,13 @@ impl ReceiveCore {
     pub async fn handle(&self, headers: &HeaderMap, body: Bytes) -> Answer {
         let started = std::time::Instant::now();
         if let Err(rejection) = check_content_type(headers, self.content_type) {
+            refused("content_type");
             return rejection.answer();
         }
         let verified = match self.verifier.verify(headers, &body) {
             Ok(verified) => verified,
             Err(error) => {
+                refused("signature");
                 tracing::warn!(%error, "webhook delivery refused: signature check failed");
                 return Rejection::Unauthorized.answer();
             }
@@ -328,6 +350,7 @@ impl ReceiveCore {
             }
             Err(errors) => match self.invalid_delivery {
                 InvalidDeliveryPolicy::Reject => {
+                    refused("invalid");
                     tracing::warn!(
                         violations = errors.len(),
                         "authentic webhook delivery rejected: invalid"
@@ -351,13 +374,18 @@ impl ReceiveCore {
         };
         match self.sink.record(delivery).await {
             Ok(receipt) => {
+                let elapsed = started.elapsed();
+                metrics::counter!("protime_deliveries_total", "outcome" => receipt.name())
+                    .increment(1);
+                metrics::histogram!("protime_delivery_duration_seconds")
+                    .record(elapsed.as_secs_f64());
                 tracing::info!(
                     target: DELIVERY_LOG_TARGET,
                     id = seen.id,
                     change = seen.change_type,
                     kind = seen.kind,
                     outcome = receipt.name(),
-                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    latency_ms = elapsed.as_secs_f64() * 1000.0,
                     "delivery"
                 );
                 Answer {
@@ -367,6 +395,7 @@ impl ReceiveCore {
                 }
             }
             Err(error) => {
+                refused("not_stored");
                 tracing::error!(%error, "webhook delivery not stored: answering 503 so that Protime retries");
                 Answer {
                     status: StatusCode::SERVICE_UNAVAILABLE,
