@@ -108,7 +108,8 @@ pub(crate) enum WebhooksCommand {
         /// External reference `collection,reference`, e.g. `people,@badge-number`; repeatable.
         #[arg(long = "external-reference", value_name = "COLLECTION,REFERENCE")]
         external_references: Vec<String>,
-        /// Write the key to this file (mode 600) instead of printing it.
+        /// Add the key to this file (mode 600; keys already there are kept) instead of
+        /// printing it; `protime receive --key-file` reads it.
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
     },
@@ -152,17 +153,6 @@ fn external_reference(text: &str) -> anyhow::Result<ExternalReference> {
     Ok(ExternalReference::new(collection.trim(), reference.trim()))
 }
 
-fn write_secret(path: &PathBuf, secret: &str) -> anyhow::Result<()> {
-    std::fs::write(path, secret).with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", path.display()))?;
-    }
-    Ok(())
-}
-
 fn print_webhook(webhook: &protime_raw::types::Webhook) {
     println!(
         "{}  {:<9} valid until {}  {} -> {}",
@@ -195,7 +185,7 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
             match key_file {
                 Some(path) => {
                     let key = WebhookKey::from_secret(created.key)?;
-                    write_secret(&path, key.expose_secret())?;
+                    crate::keyfile::add_key(&path, &key)?;
                     println!(
                         "key          written to {} (fingerprint {})",
                         path.display(),
@@ -256,7 +246,8 @@ pub(crate) struct SyncArgs {
     /// HTTPS URL of your receiver, for the new webhook.
     #[arg(long)]
     destination: String,
-    /// Where to write the new webhook's key (mode 600); run `protime receive` with it.
+    /// The key file the new webhook's key is added to (mode 600; keys already there are
+    /// kept); run `protime receive --key-file` with it.
     #[arg(long, value_name = "FILE", default_value = "protime-webhook.key")]
     key_file: PathBuf,
 }
@@ -302,9 +293,9 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
         report.synced as f64 / seconds.max(1e-9),
     );
     // The key comes back from Protime only once.
-    write_secret(&args.key_file, report.key.expose_secret())?;
+    crate::keyfile::add_key(&args.key_file, &report.key)?;
     eprintln!(
-        "the webhook key (fingerprint {}) is in {}: run `PROTIME_WEBHOOK_KEY=$(cat {}) protime receive --store …` with the same store ({})",
+        "the webhook key (fingerprint {}) was added to {}: run `protime receive --key-file {} --store …` with the same store ({}), or send SIGHUP to one running with it",
         report.state.key_fingerprint,
         args.key_file.display(),
         args.key_file.display(),

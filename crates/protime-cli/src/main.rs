@@ -16,6 +16,7 @@ mod admin;
 mod api;
 mod changes;
 mod demo;
+mod keyfile;
 mod receive;
 mod sandbox;
 mod schema;

@@ -22,10 +22,14 @@ pub(crate) struct ReceiveArgs {
         long = "key",
         env = "PROTIME_WEBHOOK_KEY",
         value_delimiter = ',',
-        required = true,
+        required_unless_present = "key_file",
         hide_env_values = true
     )]
     keys: Vec<String>,
+    /// File of webhook keys, one per line (as `protime webhooks create --key-file` and
+    /// `protime sync` write it); read again on SIGHUP, so a rotation needs no restart.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<std::path::PathBuf>,
     /// The store: an SQLite file (a path or `sqlite:PATH`, created if missing) or a
     /// PostgreSQL database (`postgres://user:password@host:port/db[?schema=NAME]`, missing
     /// parts from the PG* variables). Prefer PGPASSWORD to a password in the URL: command
@@ -117,7 +121,21 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         .map(|k| WebhookKey::new(k.trim()))
         .collect::<Result<Vec<_>, _>>()
         .context("invalid --key")?;
+    let mut keys = keys;
+    let from_file = match &args.key_file {
+        Some(path) => crate::keyfile::read_keys(path)?,
+        None => Vec::new(),
+    };
+    keys.extend(from_file.iter().cloned());
     let verifier = Verifier::new(scheme, keys).context("invalid --key")?;
+    if let Some(path) = args.key_file.clone() {
+        let pinned = verifier
+            .key_fingerprints()
+            .into_iter()
+            .filter(|f| !from_file.iter().any(|k| k.fingerprint() == *f))
+            .collect();
+        reload_on_hangup(path, verifier.clone(), &from_file, pinned);
+    }
     // Handlers installed before anything else, so that a signal during start-up is not
     // lost to the default action (which would skip closing the store).
     let stop = shutdown_signal();
@@ -183,6 +201,59 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
     }
     eprintln!("receiver stopped; store closed");
     Ok(Outcome::Success)
+}
+
+/// On SIGHUP, reads the key file again: keys added to it are accepted from then on, keys
+/// removed from it are dropped (those given with `--key` stay). A file that cannot be read
+/// changes nothing.
+fn reload_on_hangup(
+    path: std::path::PathBuf,
+    verifier: Verifier,
+    loaded: &[WebhookKey],
+    pinned: Vec<String>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be handled here: the key file is read once");
+            return;
+        };
+        let mut from_file: Vec<String> = loaded.iter().map(WebhookKey::fingerprint).collect();
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let keys = match crate::keyfile::read_keys(&path) {
+                    Ok(keys) => keys,
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "SIGHUP: the key file was not reloaded; the keys stay as they were");
+                        continue;
+                    }
+                };
+                let now: Vec<String> = keys.iter().map(WebhookKey::fingerprint).collect();
+                for key in keys {
+                    if let Err(error) = verifier.add_key(key) {
+                        tracing::warn!(%error, "SIGHUP: a key was not added");
+                    }
+                }
+                for gone in from_file
+                    .iter()
+                    .filter(|f| !now.contains(f) && !pinned.contains(f))
+                {
+                    verifier.remove_key(gone);
+                }
+                from_file = now;
+                eprintln!(
+                    "keys reloaded from {}: {}",
+                    path.display(),
+                    verifier.key_fingerprints().join(", ")
+                );
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, verifier, loaded, pinned);
+    }
 }
 
 /// The receiver router mounted at `path`.

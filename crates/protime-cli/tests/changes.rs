@@ -381,3 +381,107 @@ async fn the_admin_endpoints_report_health_readiness_and_metrics() {
     assert!(body.contains("is gone"), "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn post_signed(http: &reqwest::Client, url: &str, key: &str, id: i64) -> u16 {
+    let body = serde_json::to_vec(&json!({
+        "changeType": "Delete", "data": {"changeVersion": "01", "id": id}
+    }))
+    .unwrap();
+    let key = WebhookKey::new(key).unwrap();
+    let mut headers = sign(&SignatureScheme::default(), &key, &body, None).unwrap();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    http.post(url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_the_key_file() {
+    let dir = std::env::temp_dir().join(format!("protime-sighup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("webhook.key");
+    std::fs::write(&key_file, "old-key\n").unwrap();
+    let store = format!("sqlite:{}", dir.join("store.sqlite").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args([
+            "receive",
+            "--quiet",
+            "--port",
+            "0",
+            "--store",
+            &store,
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .env_remove("PROTIME_WEBHOOK_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let running = Running(child);
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let pid = running.0.id().to_string();
+    let hangup = |expect: &str| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Skip the warnings of refused deliveries.
+        let line = loop {
+            let line = received.recv_timeout(Duration::from_secs(5)).unwrap();
+            if line.contains("keys reloaded") {
+                break line;
+            }
+        };
+        assert!(line.contains(expect), "{line}");
+    };
+
+    assert_eq!(post_signed(&http, &url, "old-key", 1).await, 200);
+    assert_eq!(post_signed(&http, &url, "new-key", 2).await, 401);
+    // A rotation: the new key is added to the file, the old one stays for a while.
+    std::fs::write(&key_file, "old-key\nnew-key\n").unwrap();
+    hangup(",");
+    assert_eq!(post_signed(&http, &url, "new-key", 3).await, 200);
+    assert_eq!(post_signed(&http, &url, "old-key", 4).await, 200);
+    // The old webhook is gone: its key leaves the file, and the receiver refuses it.
+    std::fs::write(&key_file, "new-key\n").unwrap();
+    hangup("");
+    assert_eq!(post_signed(&http, &url, "old-key", 5).await, 401);
+    assert_eq!(post_signed(&http, &url, "new-key", 6).await, 200);
+    // An unreadable file changes nothing.
+    std::fs::remove_file(&key_file).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(post_signed(&http, &url, "new-key", 7).await, 200);
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}

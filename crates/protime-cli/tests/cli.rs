@@ -341,6 +341,33 @@ fn webhooks_are_managed_against_the_sandbox() {
         !stdout.contains(&std::fs::read_to_string(&key_file).unwrap()),
         "and not printed"
     );
+    // A second webhook's key is added to the file; the first one's stays (a receiver may
+    // still get deliveries for it), and the file stays private.
+    sandbox
+        .protime()
+        .args([
+            "webhooks",
+            "create",
+            "--destination",
+            "http://127.0.0.1:9/hook",
+            "--allow-insecure-destinations",
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .assert()
+        .success();
+    let keys = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(
+        keys.lines().filter(|l| !l.trim().is_empty()).count(),
+        2,
+        "both keys kept"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 
     sandbox
         .protime()

@@ -1,0 +1,122 @@
+//! Webhook key files: one key per line (blank lines and `#` comments ignored), mode 600.
+//! A new key is added to the file, never written over the previous ones: a receiver that
+//! still gets deliveries for an older webhook keeps verifying them. Each change writes a
+//! temporary file beside it, syncs it, and renames it over the old one, so a crash leaves
+//! either the old file or the new one, never a torn or empty one.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use protime_webhooks::signature::WebhookKey;
+
+/// The keys in `path`, in file order.
+pub(crate) fn read_keys(path: &Path) -> anyhow::Result<Vec<WebhookKey>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let keys = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .enumerate()
+        .map(|(n, line)| {
+            WebhookKey::new(line)
+                .with_context(|| format!("{}: key {} is not usable", path.display(), n + 1))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "the key file {} holds no key",
+        path.display()
+    );
+    Ok(keys)
+}
+
+/// Adds `key` to the file at `path` (created with mode 600 if missing), keeping every key
+/// already there; does nothing if the key is there already.
+pub(crate) fn add_key(path: &Path, key: &WebhookKey) -> anyhow::Result<()> {
+    let secret = key.expose_secret();
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    if existing.lines().any(|line| line.trim() == secret) {
+        return Ok(());
+    }
+    let mut content = existing;
+    if !content.is_empty() && !content.ends_with('\n') {
+        content.push('\n');
+    }
+    content.push_str(secret);
+    content.push('\n');
+
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let temporary = directory.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Never readable by others, not even for a moment.
+        options.mode(0o600);
+    }
+    let written = (|| {
+        let mut file = options.open(&temporary)?;
+        file.write_all(content.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        // The rename itself is durable once the directory is synced.
+        std::fs::File::open(directory)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("cannot write the key file {}", path.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_added_never_replaced_and_stay_private() {
+        let dir = std::env::temp_dir().join(format!("protime-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("webhook.key");
+        let _ = std::fs::remove_file(&path);
+        let first = WebhookKey::new("first-key").unwrap();
+        let second = WebhookKey::new("second-key").unwrap();
+        add_key(&path, &first).unwrap();
+        add_key(&path, &second).unwrap();
+        add_key(&path, &second).unwrap();
+        let keys: Vec<String> = read_keys(&path)
+            .unwrap()
+            .iter()
+            .map(|k| k.expose_secret().to_owned())
+            .collect();
+        assert_eq!(keys, ["first-key", "second-key"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        std::fs::write(&path, "# rotated 2026-11\n\n").unwrap();
+        assert!(read_keys(&path).unwrap_err().to_string().contains("no key"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
