@@ -53,6 +53,31 @@ pub(crate) fn add_key(path: &Path, key: &WebhookKey) -> anyhow::Result<()> {
     content.push_str(secret);
     content.push('\n');
 
+    write_private(path, content.as_bytes())
+}
+
+/// Keeps only the keys of `path` whose fingerprint is in `keep` (at least one must stay).
+pub(crate) fn retain_keys(path: &Path, keep: &[String]) -> anyhow::Result<()> {
+    let keys = read_keys(path)?;
+    let kept: Vec<&WebhookKey> = keys
+        .iter()
+        .filter(|key| keep.contains(&key.fingerprint()))
+        .collect();
+    if kept.is_empty() || kept.len() == keys.len() {
+        return Ok(());
+    }
+    let mut content = String::new();
+    for key in kept {
+        content.push_str(key.expose_secret());
+        content.push('\n');
+    }
+    write_private(path, content.as_bytes())
+}
+
+/// Replaces the file at `path` with `content`, atomically and durably, readable by the owner
+/// only: a temporary file beside it (mode 600 from its creation), synced, renamed over it,
+/// and the directory synced.
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     let directory = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -65,6 +90,7 @@ pub(crate) fn add_key(path: &Path, key: &WebhookKey) -> anyhow::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    let _ = std::fs::remove_file(&temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -75,7 +101,7 @@ pub(crate) fn add_key(path: &Path, key: &WebhookKey) -> anyhow::Result<()> {
     }
     let written = (|| {
         let mut file = options.open(&temporary)?;
-        file.write_all(content.as_bytes())?;
+        file.write_all(content)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
         // The rename itself is durable once the directory is synced.
@@ -84,7 +110,7 @@ pub(crate) fn add_key(path: &Path, key: &WebhookKey) -> anyhow::Result<()> {
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
-    written.with_context(|| format!("cannot write the key file {}", path.display()))
+    written.with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

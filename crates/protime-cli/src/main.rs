@@ -20,6 +20,7 @@ mod keyfile;
 mod receive;
 mod sandbox;
 mod schema;
+mod serve;
 mod signals;
 mod store;
 mod validate;
@@ -51,6 +52,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the local Protime sandbox (token endpoint, webhooks, clockings, signed deliveries).
     Sandbox(sandbox::SandboxArgs),
+    /// Run the receiver and keep the subscription alive (renewals, keys, orphans) in one
+    /// long-running process.
+    Serve(serve::ServeArgs),
     /// Run the webhook receiver with a store (SQLite file or PostgreSQL).
     Receive(receive::ReceiveArgs),
     /// Manage webhook subscriptions.
@@ -106,6 +110,7 @@ fn init_tracing(filter: &str, format: LogFormat) -> anyhow::Result<()> {
 fn default_filter(command: &Command) -> &'static str {
     match command {
         Command::Receive(args) if !args.quiet() => "warn,protime::delivery=info",
+        Command::Serve(args) if !args.quiet() => "warn,protime::delivery=info",
         _ => "warn",
     }
 }
@@ -115,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Demo(args) => demo::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Receive(args) => receive::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Webhooks(command) => api::run_webhooks(command).await,
         Command::Sync(args) => api::run_sync(args).await,
         Command::Changes(args) => changes::run(args).await,

@@ -34,7 +34,18 @@ pub enum Error {
     /// The key Protime returned for the new webhook cannot be used by the verifier.
     #[error("the new webhook's key cannot be used: {0}")]
     Key(#[source] KeyError),
+    /// The key-keeping hook ([`Subscription::with_key_keeper`]) could not make the new key
+    /// durable; the new webhook was deleted again.
+    #[error("the new webhook's key could not be kept: {0}")]
+    KeyNotKept(String),
 }
+
+/// Called with a new webhook's key and state right after the webhook is created, before
+/// the sync — while nothing has been delivered with that key yet. It must make the key
+/// durable (e.g. write it to a key file or a store) and return only then; an `Err` deletes
+/// the new webhook again. See [`Subscription::with_key_keeper`].
+pub type KeyKeeper =
+    std::sync::Arc<dyn Fn(&WebhookKey, &SubscriptionState) -> Result<(), String> + Send + Sync>;
 
 impl Error {
     /// The HTTP status Protime answered with, when the error comes from a response.
@@ -104,6 +115,7 @@ pub struct Subscription {
     lead_time: Duration,
     state: Mutex<Option<SubscriptionState>>,
     progress: Option<ProgressFn>,
+    key_keeper: Option<KeyKeeper>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -144,6 +156,7 @@ impl Subscription {
             lead_time: Self::DEFAULT_LEAD_TIME,
             state: Mutex::new(None),
             progress: None,
+            key_keeper: None,
         }
     }
 
@@ -249,6 +262,33 @@ impl Subscription {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes every new webhook's key durable before anything can be delivered with it: the
+    /// keeper runs right after the webhook is created (and its key added to the verifier),
+    /// before the sync. A process killed after that point still has the key after a restart;
+    /// if the keeper fails, the new webhook is deleted again and nothing changes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protime_webhooks::subscription::Subscription;
+    /// # use protime_client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
+    ///     .with_key_keeper(Arc::new(|key, state| {
+    ///         // e.g. append the key to a file written atomically, then sync it
+    ///         println!("keeping the key {} of webhook {}", key.fingerprint(), state.webhook_id);
+    ///         Ok(())
+    ///     }));
+    /// # Ok::<(), protime_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_key_keeper(mut self, keeper: KeyKeeper) -> Self {
+        self.key_keeper = Some(keeper);
+        self
     }
 
     /// The current webhook, if any.
@@ -374,6 +414,14 @@ impl Subscription {
             valid_until: created.valid_until,
             key_fingerprint: fingerprint,
         };
+
+        if let Some(Err(error)) = self.key_keeper.as_ref().map(|keeper| keeper(&key, &state)) {
+            if let Err(cleanup) = self.client.delete_webhook(&state.webhook_id).await {
+                tracing::warn!(webhook = %state.webhook_id, error = %cleanup, "could not delete the new webhook whose key could not be kept");
+            }
+            self.verifier.remove_key(&state.key_fingerprint);
+            return Err(Error::KeyNotKept(error));
+        }
 
         let run = format!("webhook {}", state.webhook_id);
         let counts = match sync(&self.client, filter, sink, &run, self.progress.as_ref()).await {

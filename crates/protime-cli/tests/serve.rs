@@ -1,0 +1,262 @@
+//! `protime serve` keeps a subscription alive: with webhooks valid for a few seconds it
+//! renews again and again while the sandbox makes changes, survives a SIGKILL during a
+//! renewal and a restart, and ends — on SIGTERM, exit 0 — with the store equal to the
+//! sandbox, exactly one enabled webhook, and its key in the key file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use protime_raw::types::WebhookStatus;
+use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use protime_store_sqlite::SqliteStore;
+
+/// Kills the child when the test ends, whichever way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Serve {
+    child: Running,
+    lines: mpsc::Receiver<String>,
+}
+
+fn start_serve(sandbox: &RunningSandbox, port: u16, state: &Path, store: &Path) -> Serve {
+    let credentials = sandbox.client_credentials();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args(["serve", "--quiet", "--port", &port.to_string()])
+        .args(["--destination", &format!("http://127.0.0.1:{port}/")])
+        .args(["--allow-insecure-destinations", "--state-dir"])
+        .arg(state)
+        .arg("--store")
+        .arg(store)
+        .args(["--from", "2026-01-01", "--to", "2026-12-31"])
+        .args(["--lead-time-seconds", "3", "--check-seconds", "1"])
+        .env("PROTIME_BASE_URL", sandbox.base_url())
+        .env("PROTIME_TOKEN_URL", sandbox.token_url())
+        .env("PROTIME_CLIENT_ID", &credentials.client_id)
+        .env("PROTIME_CLIENT_SECRET", &credentials.client_secret)
+        .env("PROTIME_USER_AGENT", "ServeTest/1.0 (protime)")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Serve {
+        child: Running(child),
+        lines,
+    }
+}
+
+impl Serve {
+    /// Waits for a line containing `text`; returns every line seen until then.
+    fn wait_for(&self, text: &str, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no {text:?} within {limit:?}; saw:\n{}", seen.join("\n"))
+            });
+            let found = line.contains(text);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("protime-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        port: 0,
+        people: 120,
+        days: 30,
+        webhook_validity: Duration::from_secs(6),
+        retry_schedule: vec![
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        ],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("renewals");
+    let (state, store) = (dir.join("state"), dir.join("store.sqlite"));
+    let port = free_port();
+
+    // Changes all along.
+    let (stop_generating, mut generating) = tokio::sync::watch::channel(false);
+    let generator = {
+        let sandbox: Sandbox = sandbox.sandbox().clone();
+        tokio::spawn(async move {
+            let mut made = 0;
+            while !*generating.borrow() {
+                made += sandbox.generate(3).len();
+                let _ = tokio::time::timeout(Duration::from_millis(50), generating.changed()).await;
+            }
+            made
+        })
+    };
+
+    // First subscription and three renewals.
+    let serve = start_serve(&sandbox, port, &state, &store);
+    for _ in 0..4 {
+        serve.wait_for("subscribed:", Duration::from_secs(30));
+    }
+    // Killed during the next renewal (after "renewing", before "subscribed").
+    serve.wait_for("renewing the subscription", Duration::from_secs(30));
+    let mut killed = serve.child;
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+    let keys_after_kill = std::fs::read_to_string(state.join("webhook.keys")).unwrap();
+
+    // Restarted on the same state: it resumes, cleans up and renews again.
+    let serve = start_serve(&sandbox, port, &state, &store);
+    serve.wait_for(
+        "serving Protime clockings webhooks",
+        Duration::from_secs(10),
+    );
+    serve.wait_for("subscribed:", Duration::from_secs(30));
+    serve.wait_for("subscribed:", Duration::from_secs(30));
+
+    // Quiet down: no more changes, every delivery answered.
+    stop_generating.send(true).unwrap();
+    let made = generator.await.unwrap();
+    assert!(made > 100, "only {made} changes generated");
+    assert!(
+        sandbox.wait_idle(Duration::from_secs(20)).await,
+        "deliveries still pending"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // SIGTERM: exit 0.
+    let pid = serve.child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut serve = serve;
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(25);
+        loop {
+            if let Some(status) = serve.child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(status.success(), "{status}");
+
+    // Exactly one enabled webhook, the one in the state, whose key is in the key file.
+    let current: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("subscription.json")).unwrap())
+            .unwrap();
+    let enabled: Vec<String> = sandbox
+        .webhooks()
+        .into_iter()
+        .filter(|w| w.status == WebhookStatus::Enabled)
+        .map(|w| w.id.to_string())
+        .collect();
+    assert_eq!(
+        enabled,
+        [current["webhook_id"].as_str().unwrap().to_owned()]
+    );
+    let keys = std::fs::read_to_string(state.join("webhook.keys")).unwrap();
+    let fingerprints: Vec<String> = keys
+        .lines()
+        .map(|k| {
+            protime_webhooks::signature::WebhookKey::new(k)
+                .unwrap()
+                .fingerprint()
+        })
+        .collect();
+    assert!(
+        fingerprints.contains(&current["key_fingerprint"].as_str().unwrap().to_owned()),
+        "the current key is not in the key file"
+    );
+    assert!(
+        !keys_after_kill.trim().is_empty(),
+        "the key file was empty after the kill"
+    );
+
+    // The store equals the sandbox.
+    let expected: BTreeMap<i64, String> = sandbox
+        .current_clockings()
+        .into_iter()
+        .map(|c| {
+            let c = protime_client::convert::clocking_from_raw(c).unwrap();
+            (c.id.get(), c.change_version.as_str().to_owned())
+        })
+        .collect();
+    let stored_store = SqliteStore::open(&store).unwrap();
+    let stored: BTreeMap<i64, String> = stored_store
+        .clockings()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id.get(), c.change_version.as_str().to_owned()))
+        .collect();
+    let differences = expected
+        .iter()
+        .filter(|(id, version)| stored.get(id) != Some(version))
+        .count()
+        + stored
+            .keys()
+            .filter(|id| !expected.contains_key(id))
+            .count();
+    assert_eq!(
+        differences,
+        0,
+        "store != sandbox ({} vs {} clockings)",
+        stored.len(),
+        expected.len()
+    );
+    drop(stored_store);
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
