@@ -54,44 +54,70 @@ pub(crate) enum Env {
     Sandbox,
 }
 
+/// What a Protime client needs, from flags or from a configuration file.
+pub(crate) struct ClientSettings<'a> {
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) sandbox_environment: bool,
+    pub(crate) base_url: Option<&'a str>,
+    pub(crate) token_url: Option<&'a str>,
+    pub(crate) client_id: Option<&'a str>,
+    pub(crate) client_secret: Option<&'a str>,
+    pub(crate) user_agent: Option<&'a str>,
+    pub(crate) allow_insecure_destinations: bool,
+}
+
+/// A client from `settings`, or one clear error naming what is missing.
+pub(crate) fn build_client(settings: &ClientSettings<'_>) -> anyhow::Result<ProtimeClient> {
+    let (Some(client_id), Some(secret)) = (settings.client_id, settings.client_secret) else {
+        anyhow::bail!(
+            "missing credentials: set --client-id and --client-secret (or PROTIME_CLIENT_ID and PROTIME_CLIENT_SECRET)"
+        );
+    };
+    let user_agent = settings.user_agent.context(
+        "missing User-Agent: set --user-agent or PROTIME_USER_AGENT to \"ServiceName/Version (Company Name)\"",
+    )?;
+    let mut builder = ProtimeClient::builder()
+        .client_credentials(
+            client_id,
+            ClientSecret::new(secret),
+            ProtimeClient::WEBHOOK_SCOPES,
+        )
+        .user_agent(user_agent)
+        .allow_insecure_destinations(settings.allow_insecure_destinations);
+    builder = match (settings.tenant, settings.base_url) {
+        (_, Some(base_url)) => {
+            let token_url = settings
+                .token_url
+                .context("--base-url needs --token-url (or PROTIME_TOKEN_URL)")?;
+            builder.base_url(base_url).token_url(token_url)
+        }
+        (Some(tenant), None) => builder.tenant(
+            tenant,
+            if settings.sandbox_environment {
+                Environment::Sandbox
+            } else {
+                Environment::Production
+            },
+        ),
+        (None, None) => anyhow::bail!(
+            "missing tenant: set --tenant (or PROTIME_TENANT), or --base-url and --token-url"
+        ),
+    };
+    Ok(builder.build()?)
+}
+
 impl Connection {
     pub(crate) fn client(&self) -> anyhow::Result<ProtimeClient> {
-        let (Some(client_id), Some(secret)) = (&self.client_id, &self.client_secret) else {
-            anyhow::bail!(
-                "missing credentials: set --client-id and --client-secret (or PROTIME_CLIENT_ID and PROTIME_CLIENT_SECRET)"
-            );
-        };
-        let user_agent = self.user_agent.as_deref().context(
-            "missing User-Agent: set --user-agent or PROTIME_USER_AGENT to \"ServiceName/Version (Company Name)\"",
-        )?;
-        let mut builder = ProtimeClient::builder()
-            .client_credentials(
-                client_id,
-                ClientSecret::new(secret),
-                ProtimeClient::WEBHOOK_SCOPES,
-            )
-            .user_agent(user_agent)
-            .allow_insecure_destinations(self.allow_insecure_destinations);
-        builder = match (&self.tenant, &self.base_url) {
-            (_, Some(base_url)) => {
-                let token_url = self
-                    .token_url
-                    .as_deref()
-                    .context("--base-url needs --token-url (or PROTIME_TOKEN_URL)")?;
-                builder.base_url(base_url).token_url(token_url)
-            }
-            (Some(tenant), None) => builder.tenant(
-                tenant,
-                match self.environment {
-                    Env::Production => Environment::Production,
-                    Env::Sandbox => Environment::Sandbox,
-                },
-            ),
-            (None, None) => anyhow::bail!(
-                "missing tenant: set --tenant (or PROTIME_TENANT), or --base-url and --token-url"
-            ),
-        };
-        Ok(builder.build()?)
+        build_client(&ClientSettings {
+            tenant: self.tenant.as_deref(),
+            sandbox_environment: matches!(self.environment, Env::Sandbox),
+            base_url: self.base_url.as_deref(),
+            token_url: self.token_url.as_deref(),
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            allow_insecure_destinations: self.allow_insecure_destinations,
+        })
     }
 }
 

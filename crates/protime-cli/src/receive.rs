@@ -156,7 +156,16 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         (sink, args.store.to_string())
     };
     let admin = match args.admin {
-        Some(address) => Some(crate::admin::serve(address, store.clone()).await?),
+        Some(address) => {
+            let readiness = crate::admin::Readiness {
+                stores: store
+                    .iter()
+                    .map(|store| (args.store.to_string(), store.clone()))
+                    .collect(),
+                subscriptions: None,
+            };
+            Some(crate::admin::serve(address, readiness).await?)
+        }
         None => None,
     };
     let app = receiver_app(&args.path, verifier.clone(), sink)?;

@@ -10,6 +10,13 @@
 //! deleted. Enabled webhooks for the same destination that are not the current one
 //! (orphans of a renewal interrupted by a crash) are deleted at start and after each
 //! renewal, so a kill at any moment converges on restart.
+//!
+//! With `--config FILE` (TOML) one process runs several subscriptions — e.g. one per
+//! Protime tenant — each with its own client, store, state directory and receive path on one
+//! listener; one subscription failing (bad credentials, Protime down) does not stop the
+//! others, and `/readyz` and `/metrics` name it. Secrets are never in the file: each
+//! subscription names the environment variable (`client_secret_env`) or the file
+//! (`client_secret_file`) that holds its client secret.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +38,14 @@ use crate::store::{Store, StoreLocation};
 /// Arguments of `protime serve`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
+    /// Configuration file (TOML) of several subscriptions; see the README's "Run it in
+    /// production". Without it, one subscription from the flags below.
+    #[arg(long, env = "PROTIME_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration (and that every secret is readable), print a summary, and
+    /// exit: 0 when it is usable, 1 otherwise.
+    #[arg(long)]
+    check_config: bool,
     #[command(flatten)]
     connection: Connection,
     /// The store (an SQLite file, `sqlite:PATH` or `postgres://…`).
@@ -42,29 +57,34 @@ pub(crate) struct ServeArgs {
     )]
     store: StoreLocation,
     /// The public HTTPS URL Protime delivers to (this process's `--path` behind your proxy).
-    #[arg(long, env = "PROTIME_DESTINATION")]
-    destination: String,
+    #[arg(long, env = "PROTIME_DESTINATION", required_unless_present = "config")]
+    destination: Option<String>,
     /// Directory of the state: `webhook.keys` and `subscription.json` (created, mode 700).
-    #[arg(long, env = "PROTIME_STATE_DIR", value_name = "DIR")]
-    state_dir: PathBuf,
+    #[arg(
+        long,
+        env = "PROTIME_STATE_DIR",
+        value_name = "DIR",
+        required_unless_present = "config"
+    )]
+    state_dir: Option<PathBuf>,
     /// First day of the full sync (YYYY-MM-DD).
-    #[arg(long)]
-    from: NaiveDate,
+    #[arg(long, required_unless_present = "config")]
+    from: Option<NaiveDate>,
     /// Last day of the full sync (YYYY-MM-DD); at most one year after `--from`.
-    #[arg(long)]
-    to: NaiveDate,
+    #[arg(long, required_unless_present = "config")]
+    to: Option<NaiveDate>,
     /// Renew the webhook this long before its `validUntil`.
     #[arg(long, default_value_t = 24 * 3600, value_name = "SECONDS")]
     lead_time_seconds: u64,
     /// How often to check the webhook (its status at Protime, and the time left).
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     check_seconds: u64,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: std::net::IpAddr,
-    /// Port to listen on.
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
+    /// Address to listen on (default 127.0.0.1, or the configuration's `bind`).
+    #[arg(long)]
+    bind: Option<std::net::IpAddr>,
+    /// Port to listen on (default 8080, or the configuration's `port`).
+    #[arg(long)]
+    port: Option<u16>,
     /// Path the deliveries are POSTed to.
     #[arg(long, default_value = "/")]
     path: String,
@@ -84,6 +104,223 @@ impl ServeArgs {
     pub(crate) fn quiet(&self) -> bool {
         self.quiet
     }
+}
+
+/// The configuration file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// Address to listen on (the `--bind` flag wins).
+    bind: Option<std::net::IpAddr>,
+    /// Port to listen on (the `--port` flag, when given, wins).
+    port: Option<u16>,
+    /// Admin address (the `--admin` flag wins).
+    admin: Option<SocketAddr>,
+    #[serde(rename = "subscription")]
+    subscriptions: Vec<SubscriptionConfig>,
+}
+
+/// One subscription of the configuration file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionConfig {
+    name: String,
+    tenant: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+    base_url: Option<String>,
+    token_url: Option<String>,
+    client_id: String,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    user_agent: String,
+    destination: String,
+    path: String,
+    store: String,
+    state_dir: PathBuf,
+    from: DateField,
+    to: DateField,
+    lead_time_seconds: Option<u64>,
+    check_seconds: Option<u64>,
+    #[serde(default)]
+    allow_insecure_destinations: bool,
+}
+
+/// A day in the configuration: a TOML date (`from = 2026-01-01`) or a string
+/// (`from = "2026-01-01"`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum DateField {
+    Toml(toml::value::Datetime),
+    Text(NaiveDate),
+}
+
+impl DateField {
+    fn day(&self, subscription: &str, field: &str) -> anyhow::Result<NaiveDate> {
+        match self {
+            Self::Text(day) => Ok(*day),
+            Self::Toml(datetime) => datetime
+                .date
+                .filter(|_| datetime.time.is_none())
+                .and_then(|d| {
+                    NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+                })
+                .with_context(|| {
+                    format!("subscription {subscription}: {field} must be a date (YYYY-MM-DD)")
+                }),
+        }
+    }
+}
+
+/// One subscription, ready to run.
+struct Plan {
+    name: String,
+    client: ProtimeClient,
+    destination: String,
+    path: String,
+    store: StoreLocation,
+    state_dir: PathBuf,
+    filter: ClockingsFilter,
+    lead_time: Duration,
+    check: Duration,
+}
+
+fn secret_of(config: &SubscriptionConfig) -> anyhow::Result<String> {
+    match (&config.client_secret_env, &config.client_secret_file) {
+        (Some(variable), None) => std::env::var(variable).with_context(|| {
+            format!("subscription {}: the environment variable {variable} (client_secret_env) is not set", config.name)
+        }),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|secret| secret.trim().to_owned())
+            .with_context(|| {
+                format!("subscription {}: cannot read client_secret_file {}", config.name, path.display())
+            }),
+        _ => anyhow::bail!(
+            "subscription {}: give exactly one of client_secret_env and client_secret_file (never the secret itself)",
+            config.name
+        ),
+    }
+}
+
+fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<Plan> {
+    let secret = secret_of(config)?;
+    let sandbox_environment = match config.environment.as_deref() {
+        None | Some("production") => false,
+        Some("sandbox") => true,
+        Some(other) => anyhow::bail!(
+            "subscription {}: environment {other:?} is not production or sandbox",
+            config.name
+        ),
+    };
+    let client = crate::api::build_client(&crate::api::ClientSettings {
+        tenant: config.tenant.as_deref(),
+        sandbox_environment,
+        base_url: config.base_url.as_deref(),
+        token_url: config.token_url.as_deref(),
+        client_id: Some(&config.client_id),
+        client_secret: Some(&secret),
+        user_agent: Some(&config.user_agent),
+        allow_insecure_destinations: config.allow_insecure_destinations,
+    })
+    .with_context(|| format!("subscription {}", config.name))?;
+    let store = config
+        .store
+        .parse::<StoreLocation>()
+        .map_err(|e| anyhow::anyhow!("subscription {}: store: {e}", config.name))?;
+    anyhow::ensure!(
+        config.path.starts_with('/'),
+        "subscription {}: path must start with '/'",
+        config.name
+    );
+    Ok(Plan {
+        name: config.name.clone(),
+        client,
+        destination: config.destination.clone(),
+        path: config.path.clone(),
+        store,
+        state_dir: config.state_dir.clone(),
+        filter: ClockingsFilter::between(
+            config.from.day(&config.name, "from")?,
+            config.to.day(&config.name, "to")?,
+        )
+        .with_context(|| format!("subscription {}: from/to", config.name))?,
+        lead_time: Duration::from_secs(
+            config
+                .lead_time_seconds
+                .unwrap_or(defaults.lead_time_seconds),
+        ),
+        check: Duration::from_secs(
+            config
+                .check_seconds
+                .unwrap_or(defaults.check_seconds)
+                .max(1),
+        ),
+    })
+}
+
+/// The subscriptions to run, from the configuration file or the flags, checked.
+fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<ConfigFile>)> {
+    let Some(path) = &args.config else {
+        let (Some(destination), Some(state_dir), Some(from), Some(to)) =
+            (&args.destination, &args.state_dir, args.from, args.to)
+        else {
+            anyhow::bail!(
+                "--destination, --state-dir, --from and --to are needed without --config"
+            );
+        };
+        return Ok((
+            vec![Plan {
+                name: "default".into(),
+                client: args.connection.client()?,
+                destination: destination.clone(),
+                path: args.path.clone(),
+                store: args.store.clone(),
+                state_dir: state_dir.clone(),
+                filter: ClockingsFilter::between(from, to)?,
+                lead_time: Duration::from_secs(args.lead_time_seconds),
+                check: Duration::from_secs(args.check_seconds.max(1)),
+            }],
+            None,
+        ));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+    let file: ConfigFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    anyhow::ensure!(
+        !file.subscriptions.is_empty(),
+        "{}: no [[subscription]]",
+        path.display()
+    );
+    let mut problems = Vec::new();
+    let mut plans = Vec::new();
+    for config in &file.subscriptions {
+        match plan_of(config, args) {
+            Ok(plan) => plans.push(plan),
+            Err(error) => problems.push(format!("{error:#}")),
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut paths = std::collections::BTreeSet::new();
+    let mut states = std::collections::BTreeSet::new();
+    for config in &file.subscriptions {
+        if !names.insert(config.name.clone()) {
+            problems.push(format!("subscription name {:?} is used twice", config.name));
+        }
+        if !paths.insert(config.path.clone()) {
+            problems.push(format!("path {:?} is used twice", config.path));
+        }
+        if !states.insert(config.state_dir.clone()) {
+            problems.push(format!(
+                "state_dir {} is used twice",
+                config.state_dir.display()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}:\n  {}", path.display(), problems.join("\n  "));
+    }
+    Ok((plans, Some(file)))
 }
 
 /// Where the state lives.
@@ -175,8 +412,9 @@ async fn delete_orphans(client: &ProtimeClient, destination: &str, current: Opti
     }
 }
 
-/// Keeps the subscription alive until the process stops.
-async fn keep_alive(
+/// What `keep_alive` needs for one subscription.
+struct Lifecycle {
+    name: String,
     subscription: Arc<Subscription>,
     client: ProtimeClient,
     store: Store,
@@ -184,42 +422,67 @@ async fn keep_alive(
     paths: Arc<StatePaths>,
     filter: ClockingsFilter,
     check: Duration,
-) {
-    let current = subscription.state().map(|s| s.webhook_id);
-    delete_orphans(&client, &destination, current.as_deref()).await;
+    health: crate::admin::SubscriptionHealth,
+}
+
+impl Lifecycle {
+    fn set_health(&self, health: Result<String, String>) {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.name.clone(), health);
+    }
+}
+
+/// Keeps one subscription alive until the process stops.
+async fn keep_alive(life: Lifecycle) {
+    let name = life.name.clone();
+    let current = life.subscription.state().map(|s| s.webhook_id);
+    delete_orphans(&life.client, &life.destination, current.as_deref()).await;
     let mut backoff = Duration::from_secs(1);
     loop {
-        let due = match subscription.needs_reinitialization().await {
+        let due = match life.subscription.needs_reinitialization().await {
             Ok(due) => due,
             Err(error) => {
-                tracing::warn!(%error, "could not check the webhook; checking again later");
+                tracing::warn!(subscription = %name, %error, "could not check the webhook; checking again later");
+                life.set_health(Err(format!("cannot check the webhook: {error}")));
                 false
             }
         };
         if due {
-            eprintln!("renewing the subscription: new webhook first, then the full sync");
+            eprintln!("[{name}] renewing the subscription: new webhook first, then the full sync");
+            life.set_health(Ok("renewing".into()));
             let started = Instant::now();
-            match subscription.reinitialize(&filter, &store).await {
+            match life
+                .subscription
+                .reinitialize(&life.filter, &life.store)
+                .await
+            {
                 Ok(report) => {
                     backoff = Duration::from_secs(1);
                     let seconds = started.elapsed().as_secs_f64();
-                    metrics::counter!("protime_reinitializations_total", "result" => "ok")
+                    metrics::counter!("protime_reinitializations_total", "subscription" => name.clone(), "result" => "ok")
                         .increment(1);
-                    metrics::histogram!("protime_reinitialization_duration_seconds")
+                    metrics::histogram!("protime_reinitialization_duration_seconds", "subscription" => name.clone())
                         .record(seconds);
-                    if let Err(error) = paths.save_state(&report.state) {
-                        tracing::error!(error = %format!("{error:#}"), "the new subscription state was not saved; a restart will renew again");
+                    if let Err(error) = life.paths.save_state(&report.state) {
+                        tracing::error!(subscription = %name, error = %format!("{error:#}"), "the new subscription state was not saved; a restart will renew again");
                     }
                     let mut keep = vec![report.state.key_fingerprint.clone()];
                     if !report.previous_deleted {
-                        keep.extend(subscription_fingerprints(&paths.keys));
+                        keep.extend(subscription_fingerprints(&life.paths.keys));
                     }
-                    if let Err(error) = crate::keyfile::retain_keys(&paths.keys, &keep) {
-                        tracing::warn!(error = %format!("{error:#}"), "old keys were not removed from the key file");
+                    if let Err(error) = crate::keyfile::retain_keys(&life.paths.keys, &keep) {
+                        tracing::warn!(subscription = %name, error = %format!("{error:#}"), "old keys were not removed from the key file");
                     }
-                    delete_orphans(&client, &destination, Some(&report.state.webhook_id)).await;
+                    delete_orphans(
+                        &life.client,
+                        &life.destination,
+                        Some(&report.state.webhook_id),
+                    )
+                    .await;
                     eprintln!(
-                        "subscribed: webhook {} (key {}) valid until {}; {} clockings synced, {} applied, in {seconds:.1} s",
+                        "[{name}] subscribed: webhook {} (key {}) valid until {}; {} clockings synced, {} applied, in {seconds:.1} s",
                         report.state.webhook_id,
                         report.state.key_fingerprint,
                         report.state.valid_until,
@@ -228,19 +491,28 @@ async fn keep_alive(
                     );
                 }
                 Err(error) => {
-                    metrics::counter!("protime_reinitializations_total", "result" => "failed")
+                    metrics::counter!("protime_reinitializations_total", "subscription" => name.clone(), "result" => "failed")
                         .increment(1);
-                    tracing::error!(%error, ?backoff, "the subscription could not be renewed; trying again");
+                    tracing::error!(subscription = %name, %error, ?backoff, "the subscription could not be renewed; trying again");
+                    life.set_health(Err(format!("renewal failed: {error}")));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                     continue;
                 }
             }
         }
-        if let Some(left) = subscription.time_left(Utc::now()) {
-            metrics::gauge!("protime_subscription_seconds_left").set(left.num_seconds() as f64);
+        if let Some(state) = life.subscription.state() {
+            let left = state.valid_until - Utc::now();
+            metrics::gauge!("protime_subscription_seconds_left", "subscription" => name.clone())
+                .set(left.num_seconds() as f64);
+            if left > chrono::TimeDelta::zero() {
+                life.set_health(Ok(format!(
+                    "active, webhook {} valid until {}",
+                    state.webhook_id, state.valid_until
+                )));
+            }
         }
-        tokio::time::sleep(check).await;
+        tokio::time::sleep(life.check).await;
     }
 }
 
@@ -252,65 +524,151 @@ fn subscription_fingerprints(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
-    let stop = shutdown_signal();
-    let paths = Arc::new(StatePaths::new(&args.state_dir)?);
-    let filter = ClockingsFilter::between(args.from, args.to)?;
-    let client = args.connection.client()?;
+/// One subscription's running parts.
+struct Running {
+    name: String,
+    store: Store,
+    verifier: Verifier,
+    lifecycle: Lifecycle,
+    path: String,
+    destination: String,
+}
+
+async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::Result<Running> {
+    let name = plan.name.clone();
+    let paths =
+        Arc::new(StatePaths::new(&plan.state_dir).with_context(|| format!("subscription {name}"))?);
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
     if paths.keys.exists() {
         for key in crate::keyfile::read_keys(&paths.keys)? {
             verifier.add_key(key)?;
         }
     }
-    let store = args.store.open(None).await?;
-
+    let store = plan
+        .store
+        .open(None)
+        .await
+        .with_context(|| format!("subscription {name}"))?;
     let keeper_paths = Arc::clone(&paths);
-    let mut subscription = Subscription::new(client.clone(), &args.destination, verifier.clone())
-        .with_lead_time(Duration::from_secs(args.lead_time_seconds))
-        .with_key_keeper(Arc::new(move |key, state| {
-            crate::keyfile::add_key(&keeper_paths.keys, key)
-                .map_err(|error| format!("{error:#}"))?;
-            tracing::info!(webhook = %state.webhook_id, key = %key.fingerprint(), "new key kept");
-            Ok(())
-        }));
+    let mut subscription = Subscription::new(
+        plan.client.clone(),
+        &plan.destination,
+        verifier.clone(),
+    )
+    .with_lead_time(plan.lead_time)
+    .with_key_keeper(Arc::new(move |key, state| {
+        crate::keyfile::add_key(&keeper_paths.keys, key).map_err(|error| format!("{error:#}"))?;
+        tracing::info!(webhook = %state.webhook_id, key = %key.fingerprint(), "new key kept");
+        Ok(())
+    }));
     if let Some(state) = paths.load_state()? {
         eprintln!(
-            "resuming webhook {} (valid until {})",
+            "[{name}] resuming webhook {} (valid until {})",
             state.webhook_id, state.valid_until
         );
         subscription = subscription.resume(state);
     }
+    health
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(name.clone(), Ok("starting".into()));
+    Ok(Running {
+        name: name.clone(),
+        store: store.clone(),
+        verifier,
+        path: plan.path.clone(),
+        destination: plan.destination.clone(),
+        lifecycle: Lifecycle {
+            name,
+            subscription: Arc::new(subscription),
+            client: plan.client,
+            store,
+            destination: plan.destination,
+            paths,
+            filter: plan.filter,
+            check: plan.check,
+            health,
+        },
+    })
+}
 
-    let admin = match args.admin {
-        Some(address) => Some(crate::admin::serve(address, Some(store.clone())).await?),
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let stop = shutdown_signal();
+    let (plans, file) = plans(&args)?;
+    if args.check_config {
+        for plan in &plans {
+            println!(
+                "subscription {}: {} -> {} (path {}), store {}, state {}",
+                plan.name,
+                plan.client.base_url(),
+                plan.destination,
+                plan.path,
+                plan.store,
+                plan.state_dir.display()
+            );
+        }
+        println!("configuration OK: {} subscription(s)", plans.len());
+        return Ok(Outcome::Success);
+    }
+    let bind = args
+        .bind
+        .or(file.as_ref().and_then(|f| f.bind))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let port = args
+        .port
+        .or(file.as_ref().and_then(|f| f.port))
+        .unwrap_or(8080);
+    let admin_address = args.admin.or(file.as_ref().and_then(|f| f.admin));
+
+    let health: crate::admin::SubscriptionHealth = Arc::default();
+    let mut running = Vec::new();
+    for plan in plans {
+        running.push(start(plan, Arc::clone(&health)).await?);
+    }
+
+    let admin = match admin_address {
+        Some(address) => {
+            let readiness = crate::admin::Readiness {
+                stores: running
+                    .iter()
+                    .map(|r| (r.name.clone(), r.store.clone()))
+                    .collect(),
+                subscriptions: Some(Arc::clone(&health)),
+            };
+            Some(crate::admin::serve(address, readiness).await?)
+        }
         None => None,
     };
-    let app = crate::receive::receiver_app(&args.path, verifier.clone(), store.sink())?;
-    let address = SocketAddr::new(args.bind, args.port);
+    let mut app = axum::Router::new();
+    for part in &running {
+        let receiver =
+            crate::receive::receiver_app(&part.path, part.verifier.clone(), part.store.sink())?;
+        app = app.merge(receiver);
+    }
+    let address = SocketAddr::new(bind, port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
-    eprintln!(
-        "serving Protime clockings webhooks on http://{}{} for {}, store {}",
-        listener.local_addr()?,
-        args.path,
-        args.destination,
-        args.store
-    );
+    let local = listener.local_addr()?;
+    for part in &running {
+        eprintln!(
+            "serving Protime clockings webhooks on http://{local}{} for {} ({}), store {}",
+            part.path,
+            part.destination,
+            part.name,
+            part.store_description()
+        );
+    }
     if let Some(bound) = admin {
         eprintln!("admin endpoints on http://{bound}/healthz, /readyz and /metrics");
     }
 
-    let lifecycle = tokio::spawn(keep_alive(
-        Arc::new(subscription),
-        client,
-        store.clone(),
-        args.destination.clone(),
-        Arc::clone(&paths),
-        filter,
-        Duration::from_secs(args.check_seconds.max(1)),
-    ));
+    let mut stores = Vec::new();
+    let mut lifecycles = Vec::new();
+    for part in running {
+        stores.push(part.store.clone());
+        lifecycles.push(tokio::spawn(keep_alive(part.lifecycle)));
+    }
 
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -333,9 +691,24 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     }
     // A renewal cut short here is like a crash: the key is kept already, and the next start
     // deletes the unfinished webhook and renews again.
-    lifecycle.abort();
-    let _ = lifecycle.await;
-    store.close().await.context("closing the store")?;
-    eprintln!("stopped; store closed");
+    for lifecycle in &lifecycles {
+        lifecycle.abort();
+    }
+    for lifecycle in lifecycles {
+        let _ = lifecycle.await;
+    }
+    for store in stores {
+        store.close().await.context("closing a store")?;
+    }
+    eprintln!("stopped; store(s) closed");
     Ok(Outcome::Success)
+}
+
+impl Running {
+    fn store_description(&self) -> String {
+        match &self.store {
+            Store::Sqlite(store) => store.path().display().to_string(),
+            Store::Postgres(store) => format!("postgres {}", store.target()),
+        }
+    }
 }

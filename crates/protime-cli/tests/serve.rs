@@ -260,3 +260,159 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn config_file(dir: &Path, sandbox: &RunningSandbox, port: u16, admin: u16) -> PathBuf {
+    let mut text = format!("port = {port}\nadmin = \"127.0.0.1:{admin}\"\n");
+    for name in ["good", "bad"] {
+        text.push_str(&format!(
+            r#"
+[[subscription]]
+name = "{name}"
+base_url = "{base}"
+token_url = "{token}"
+client_id = "{client}"
+client_secret_env = "SERVE_TEST_{upper}_SECRET"
+user_agent = "ServeTest/1.0 (protime)"
+destination = "http://127.0.0.1:{port}/{name}"
+path = "/{name}"
+store = "sqlite:{store}"
+state_dir = "{state}"
+from = 2026-01-01
+to = 2026-12-31
+check_seconds = 1
+allow_insecure_destinations = true
+"#,
+            base = sandbox.base_url(),
+            token = sandbox.token_url(),
+            client = sandbox.client_credentials().client_id,
+            upper = name.to_uppercase(),
+            store = dir.join(format!("{name}.sqlite")).display(),
+            state = dir.join(format!("state-{name}")).display(),
+        ));
+    }
+    let path = dir.join("protime.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_subscription_does_not_stop_the_others() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        port: 0,
+        people: 10,
+        days: 10,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("tenants");
+    let (port, admin) = (free_port(), free_port());
+    let config = config_file(&dir, &sandbox, port, admin);
+    let secret = sandbox.client_credentials().client_secret.clone();
+    let protime = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_protime"));
+        command
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(args)
+            .env("SERVE_TEST_GOOD_SECRET", &secret)
+            .env("SERVE_TEST_BAD_SECRET", "not-the-secret");
+        command
+    };
+
+    // --check-config: usable as written; a secret that is not set is named.
+    let checked = protime(&["--check-config"]).output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("configuration OK: 2"));
+    let missing = protime(&["--check-config"])
+        .env_remove("SERVE_TEST_BAD_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("SERVE_TEST_BAD_SECRET") && !stderr.contains(&secret),
+        "{stderr}"
+    );
+
+    // Running: "good" subscribes and receives while "bad" keeps failing.
+    let mut child = protime(&["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let serve = Serve {
+        child: Running(child),
+        lines,
+    };
+    serve.wait_for("[good] subscribed:", Duration::from_secs(30));
+    sandbox.generate(20);
+    assert!(sandbox.wait_idle(Duration::from_secs(20)).await);
+
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let http = http.clone();
+        let url = format!("http://127.0.0.1:{admin}{path}");
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, ready) = get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert!(ready.contains("subscription good: active"), "{ready}");
+    assert!(ready.contains("subscription bad: failing"), "{ready}");
+    let (_, metrics) = get("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("protime_reinitializations_total")
+                && l.contains(r#"subscription="bad""#)
+                && l.contains(r#"result="failed""#)),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"protime_deliveries_total{outcome="applied"}"#),
+        "{metrics}"
+    );
+    let enabled = sandbox
+        .webhooks()
+        .into_iter()
+        .filter(|w| w.status == WebhookStatus::Enabled)
+        .count();
+    assert_eq!(enabled, 1, "only the good subscription has a webhook");
+
+    let pid = serve.child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut serve = serve;
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let status = loop {
+        if let Some(status) = serve.child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
