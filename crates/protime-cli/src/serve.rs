@@ -79,17 +79,20 @@ pub(crate) struct ServeArgs {
     /// How often to check the webhook (its status at Protime, and the time left).
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     check_seconds: u64,
-    /// Address to listen on (default 127.0.0.1, or the configuration's `bind`).
-    #[arg(long)]
+    /// Address to listen on (default 127.0.0.1, or the configuration's `bind`; this flag or
+    /// its variable wins over the file).
+    #[arg(long, env = "PROTIME_BIND")]
     bind: Option<std::net::IpAddr>,
-    /// Port to listen on (default 8080, or the configuration's `port`).
-    #[arg(long)]
+    /// Port to listen on (default 8080, or the configuration's `port`; this flag or its
+    /// variable wins over the file).
+    #[arg(long, env = "PROTIME_PORT")]
     port: Option<u16>,
     /// Path the deliveries are POSTed to.
     #[arg(long, default_value = "/")]
     path: String,
-    /// Serve `/healthz`, `/readyz` and `/metrics` on this address (keep it private).
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Serve `/healthz`, `/readyz` and `/metrics` on this address (keep it private); wins
+    /// over the configuration's `admin`.
+    #[arg(long, env = "PROTIME_ADMIN", value_name = "ADDR:PORT")]
     admin: Option<SocketAddr>,
     /// Longest wait, after SIGTERM or SIGINT, for deliveries in flight.
     #[arg(long, default_value_t = 20, value_name = "SECONDS")]
