@@ -282,6 +282,14 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let filter = ClockingsFilter::between(args.from, args.to)?;
     let client = args.connection.client()?;
     let store = args.store.open(None).await?;
+    // A running `protime serve` owns the subscription in this store: a second webhook and
+    // sync from here would leave it with a webhook whose key it does not have.
+    let Some(_owner) = store.try_claim_owner().await? else {
+        anyhow::bail!(
+            "a `protime serve` owns the subscription in the store {}: it subscribes and renews on its own; stop it first to re-initialize by hand",
+            args.store
+        );
+    };
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
     let progress = indicatif::ProgressBar::new_spinner();
     progress.set_style(

@@ -529,6 +529,8 @@ fn subscription_fingerprints(path: &Path) -> Vec<String> {
 
 /// One subscription's running parts.
 struct Running {
+    /// Held for as long as the process runs: `protime sync` refuses this store meanwhile.
+    owner: crate::store::Owner,
     name: String,
     store: Store,
     verifier: Verifier,
@@ -552,6 +554,12 @@ async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::
         .open(None)
         .await
         .with_context(|| format!("subscription {name}"))?;
+    let Some(owner) = store.try_claim_owner().await? else {
+        anyhow::bail!(
+            "subscription {name}: another `protime serve` owns the subscription in the store {}",
+            plan.store
+        );
+    };
     let keeper_paths = Arc::clone(&paths);
     let mut subscription = Subscription::new(
         plan.client.clone(),
@@ -576,6 +584,7 @@ async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(name.clone(), Ok("starting".into()));
     Ok(Running {
+        owner,
         name: name.clone(),
         store: store.clone(),
         verifier,
@@ -668,8 +677,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
 
     let mut stores = Vec::new();
     let mut lifecycles = Vec::new();
+    // The ownership claims live until the stores are closed.
+    let mut owners = Vec::new();
     for part in running {
         stores.push(part.store.clone());
+        owners.push(part.owner);
         lifecycles.push(tokio::spawn(keep_alive(part.lifecycle)));
     }
 
@@ -703,6 +715,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     for store in stores {
         store.close().await.context("closing a store")?;
     }
+    drop(owners);
     eprintln!("stopped; store(s) closed");
     Ok(Outcome::Success)
 }

@@ -116,6 +116,21 @@ pub(crate) enum Store {
     Postgres(PgStore),
 }
 
+/// A claim on a store's subscription (see [`Store::try_claim_owner`]).
+#[derive(Debug)]
+pub(crate) enum Owner {
+    /// The locked `<file>.owner` of an SQLite store.
+    File {
+        /// Released when closed.
+        _held: std::fs::File,
+    },
+    /// The advisory lock of a PostgreSQL store.
+    Postgres {
+        /// Released when dropped.
+        _held: protime_store_postgres::OwnerLock,
+    },
+}
+
 /// What a store holds, whatever its kind.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct StoreSummary {
@@ -194,6 +209,35 @@ impl Store {
                 store.schema_version().await?;
                 Ok(())
             }
+        }
+    }
+
+    /// Claims this store's subscription for this process (released when the returned value
+    /// is dropped, or the process dies): an exclusive lock on `<file>.owner` beside an SQLite
+    /// store, a session advisory lock on PostgreSQL. `Ok(None)` when another process — a
+    /// running `protime serve` — holds it.
+    pub(crate) async fn try_claim_owner(&self) -> anyhow::Result<Option<Owner>> {
+        match self {
+            Self::Sqlite(store) => {
+                let mut path = store.path().as_os_str().to_owned();
+                path.push(".owner");
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot open {}", PathBuf::from(&path).display()))?;
+                match file.try_lock() {
+                    Ok(()) => Ok(Some(Owner::File { _held: file })),
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                    Err(std::fs::TryLockError::Error(error)) => Err(error)
+                        .with_context(|| format!("cannot lock {}", PathBuf::from(&path).display())),
+                }
+            }
+            Self::Postgres(store) => Ok(store
+                .try_claim_owner()
+                .await?
+                .map(|held| Owner::Postgres { _held: held })),
         }
     }
 

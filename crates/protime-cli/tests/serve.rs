@@ -395,6 +395,34 @@ async fn one_failing_subscription_does_not_stop_the_others() {
         .count();
     assert_eq!(enabled, 1, "only the good subscription has a webhook");
 
+    // A one-shot sync into a store that a running serve owns is refused (it would create a
+    // webhook whose key the serve does not have).
+    let refused = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args(["sync", "--from", "2026-01-01", "--to", "2026-12-31"])
+        .args([
+            "--destination",
+            "http://127.0.0.1:9/hook",
+            "--allow-insecure-destinations",
+        ])
+        .arg("--store")
+        .arg(dir.join("good.sqlite"))
+        .arg("--key-file")
+        .arg(dir.join("sync.key"))
+        .env("PROTIME_BASE_URL", sandbox.base_url())
+        .env("PROTIME_TOKEN_URL", sandbox.token_url())
+        .env("PROTIME_CLIENT_ID", &sandbox.client_credentials().client_id)
+        .env("PROTIME_CLIENT_SECRET", &secret)
+        .env("PROTIME_USER_AGENT", "ServeTest/1.0 (protime)")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("owns the subscription"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!dir.join("sync.key").exists(), "no webhook was created");
+
     let pid = serve.child.0.id().to_string();
     assert!(
         Command::new("kill")

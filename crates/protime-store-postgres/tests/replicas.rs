@@ -382,3 +382,28 @@ async fn one_replicas_writers_apply_an_ids_deliveries_in_queue_order() {
     store.close().await;
     database.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_at_a_time_owns_a_stores_subscription() {
+    let Some(database) = TestDatabase::create("owner").await else {
+        return;
+    };
+    let first = PgStore::connect_with(database.config()).await.unwrap();
+    let second = PgStore::connect_with(database.config()).await.unwrap();
+    let held = first.try_claim_owner().await.unwrap();
+    assert!(held.is_some());
+    assert!(second.try_claim_owner().await.unwrap().is_none());
+    drop(held);
+    // The session ends asynchronously: the claim is free within a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if second.try_claim_owner().await.unwrap().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the released claim was not free");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.close().await;
+    second.close().await;
+    database.cleanup().await;
+}
