@@ -561,12 +561,18 @@ async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::
         );
     };
     let keeper_paths = Arc::clone(&paths);
+    let progress_name = name.clone();
     let mut subscription = Subscription::new(
         plan.client.clone(),
         &plan.destination,
         verifier.clone(),
     )
     .with_lead_time(plan.lead_time)
+    .with_progress(Arc::new(move |totals| {
+        // The running sync, for dashboards (each renewal's sync starts again from 0).
+        metrics::gauge!("protime_sync_clockings", "subscription" => progress_name.clone())
+            .set(totals.synced as f64);
+    }))
     .with_key_keeper(Arc::new(move |key, state| {
         crate::keyfile::add_key(&keeper_paths.keys, key).map_err(|error| format!("{error:#}"))?;
         tracing::info!(webhook = %state.webhook_id, key = %key.fingerprint(), "new key kept");

@@ -388,6 +388,10 @@ async fn one_failing_subscription_does_not_stop_the_others() {
         metrics.contains(r#"protime_deliveries_total{outcome="applied"}"#),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"protime_sync_clockings{subscription="good"}"#),
+        "{metrics}"
+    );
     let enabled = sandbox
         .webhooks()
         .into_iter()
