@@ -94,6 +94,11 @@ pub(crate) struct ServeArgs {
     /// over the configuration's `admin`.
     #[arg(long, env = "PROTIME_ADMIN", value_name = "ADDR:PORT")]
     admin: Option<SocketAddr>,
+    /// When 5 deliveries in a row fail the signature check, renew at once — but at most once
+    /// per this many seconds (anyone can send unsigned requests; this bounds what they can
+    /// cause to one webhook and one full sync per interval).
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    forced_renewal_interval_seconds: u64,
     /// Longest wait, after SIGTERM or SIGINT, for deliveries in flight.
     #[arg(long, default_value_t = 20, value_name = "SECONDS")]
     drain_seconds: u64,
@@ -186,6 +191,7 @@ struct Plan {
     filter: ClockingsFilter,
     lead_time: Duration,
     check: Duration,
+    forced_interval: Duration,
 }
 
 fn secret_of(config: &SubscriptionConfig) -> anyhow::Result<String> {
@@ -258,6 +264,7 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
                 .unwrap_or(defaults.check_seconds)
                 .max(1),
         ),
+        forced_interval: Duration::from_secs(defaults.forced_renewal_interval_seconds),
     })
 }
 
@@ -282,6 +289,7 @@ fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<ConfigFile>)> {
                 filter: ClockingsFilter::between(from, to)?,
                 lead_time: Duration::from_secs(args.lead_time_seconds),
                 check: Duration::from_secs(args.check_seconds.max(1)),
+                forced_interval: Duration::from_secs(args.forced_renewal_interval_seconds),
             }],
             None,
         ));
@@ -415,6 +423,18 @@ async fn delete_orphans(client: &ProtimeClient, destination: &str, current: Opti
     }
 }
 
+/// Deliveries refused for their signature since the last one that verified: when Protime
+/// signs with a key this process does not have (a key lost, or a webhook created
+/// elsewhere), every delivery fails, and waiting for the webhook to be disabled would lose
+/// time. Fed by the receiver's answers (401 counts, 2xx resets).
+#[derive(Debug, Default)]
+struct SignatureWatch {
+    refused_since_verified: std::sync::atomic::AtomicU64,
+}
+
+/// Refused deliveries in a row after which the subscription is renewed at once.
+const REFUSED_IN_A_ROW: u64 = 5;
+
 /// What `keep_alive` needs for one subscription.
 struct Lifecycle {
     name: String,
@@ -426,6 +446,8 @@ struct Lifecycle {
     filter: ClockingsFilter,
     check: Duration,
     health: crate::admin::SubscriptionHealth,
+    watch: Arc<SignatureWatch>,
+    forced_interval: Duration,
 }
 
 impl Lifecycle {
@@ -443,13 +465,27 @@ async fn keep_alive(life: Lifecycle) {
     let current = life.subscription.state().map(|s| s.webhook_id);
     delete_orphans(&life.client, &life.destination, current.as_deref()).await;
     let mut backoff = Duration::from_secs(1);
+    let mut last_forced: Option<Instant> = None;
     loop {
-        let due = match life.subscription.needs_reinitialization().await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(subscription = %name, %error, "could not check the webhook; checking again later");
-                life.set_health(Err(format!("cannot check the webhook: {error}")));
-                false
+        let refused = life
+            .watch
+            .refused_since_verified
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let may_force = last_forced.is_none_or(|at| at.elapsed() >= life.forced_interval);
+        let due = if refused >= REFUSED_IN_A_ROW && may_force {
+            last_forced = Some(Instant::now());
+            eprintln!(
+                "[{name}] {refused} deliveries in a row failed the signature check: renewing at once"
+            );
+            true
+        } else {
+            match life.subscription.needs_reinitialization().await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(subscription = %name, %error, "could not check the webhook; checking again later");
+                    life.set_health(Err(format!("cannot check the webhook: {error}")));
+                    false
+                }
             }
         };
         if due {
@@ -463,6 +499,9 @@ async fn keep_alive(life: Lifecycle) {
             {
                 Ok(report) => {
                     backoff = Duration::from_secs(1);
+                    life.watch
+                        .refused_since_verified
+                        .store(0, std::sync::atomic::Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64();
                     metrics::counter!("protime_reinitializations_total", "subscription" => name.clone(), "result" => "ok")
                         .increment(1);
@@ -537,6 +576,7 @@ struct Running {
     lifecycle: Lifecycle,
     path: String,
     destination: String,
+    watch: Arc<SignatureWatch>,
 }
 
 async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::Result<Running> {
@@ -589,7 +629,9 @@ async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(name.clone(), Ok("starting".into()));
+    let watch = Arc::new(SignatureWatch::default());
     Ok(Running {
+        watch: Arc::clone(&watch),
         owner,
         name: name.clone(),
         store: store.clone(),
@@ -606,6 +648,8 @@ async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::
             filter: plan.filter,
             check: plan.check,
             health,
+            watch,
+            forced_interval: plan.forced_interval,
         },
     })
 }
@@ -659,8 +703,24 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     };
     let mut app = axum::Router::new();
     for part in &running {
+        let watch = Arc::clone(&part.watch);
         let receiver =
-            crate::receive::receiver_app(&part.path, part.verifier.clone(), part.store.sink())?;
+            crate::receive::receiver_app(&part.path, part.verifier.clone(), part.store.sink())?
+                .layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        let watch = Arc::clone(&watch);
+                        async move {
+                            let response = next.run(request).await;
+                            let counter = &watch.refused_since_verified;
+                            if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+                                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            } else if response.status().is_success() {
+                                counter.store(0, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            response
+                        }
+                    },
+                ));
         app = app.merge(receiver);
     }
     let address = SocketAddr::new(bind, port);

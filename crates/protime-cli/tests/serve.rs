@@ -44,7 +44,13 @@ struct Serve {
     lines: mpsc::Receiver<String>,
 }
 
-fn start_serve(sandbox: &RunningSandbox, port: u16, state: &Path, store: &Path) -> Serve {
+fn start_serve(
+    sandbox: &RunningSandbox,
+    port: u16,
+    state: &Path,
+    store: &Path,
+    extra: &[&str],
+) -> Serve {
     let credentials = sandbox.client_credentials();
     let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
         .args(["serve", "--quiet", "--port", &port.to_string()])
@@ -55,6 +61,7 @@ fn start_serve(sandbox: &RunningSandbox, port: u16, state: &Path, store: &Path) 
         .arg(store)
         .args(["--from", "2026-01-01", "--to", "2026-12-31"])
         .args(["--lead-time-seconds", "3", "--check-seconds", "1"])
+        .args(extra)
         .env("PROTIME_BASE_URL", sandbox.base_url())
         .env("PROTIME_TOKEN_URL", sandbox.token_url())
         .env("PROTIME_CLIENT_ID", &credentials.client_id)
@@ -141,7 +148,7 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     };
 
     // First subscription and three renewals.
-    let serve = start_serve(&sandbox, port, &state, &store);
+    let serve = start_serve(&sandbox, port, &state, &store, &[]);
     for _ in 0..4 {
         serve.wait_for("subscribed:", Duration::from_secs(30));
     }
@@ -153,7 +160,7 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     let keys_after_kill = std::fs::read_to_string(state.join("webhook.keys")).unwrap();
 
     // Restarted on the same state: it resumes, cleans up and renews again.
-    let serve = start_serve(&sandbox, port, &state, &store);
+    let serve = start_serve(&sandbox, port, &state, &store, &[]);
     serve.wait_for(
         "serving Protime clockings webhooks",
         Duration::from_secs(10),
@@ -445,6 +452,67 @@ async fn one_failing_subscription_does_not_stop_the_others() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_that_stop_verifying_renew_at_once() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        port: 0,
+        people: 10,
+        days: 10,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("refused");
+    let port = free_port();
+    let serve = start_serve(
+        &sandbox,
+        port,
+        &dir.join("state"),
+        &dir.join("store.sqlite"),
+        &["--forced-renewal-interval-seconds", "0"],
+    );
+    serve.wait_for("subscribed:", Duration::from_secs(30));
+    let first: Vec<String> = sandbox
+        .webhooks()
+        .into_iter()
+        .map(|w| w.id.to_string())
+        .collect();
+    assert_eq!(first.len(), 1);
+
+    // Deliveries signed with a key this process does not have.
+    let http = reqwest::Client::new();
+    for id in 1..=5 {
+        let status = http
+            .post(format!("http://127.0.0.1:{port}/"))
+            .header("content-type", "application/json")
+            .header("x-protime-signature", "00")
+            .body(format!(
+                r#"{{"changeType":"Delete","data":{{"changeVersion":"01","id":{id}}}}}"#
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401);
+    }
+    serve.wait_for(
+        "failed the signature check: renewing at once",
+        Duration::from_secs(10),
+    );
+    serve.wait_for("subscribed:", Duration::from_secs(30));
+    let enabled: Vec<String> = sandbox
+        .webhooks()
+        .into_iter()
+        .filter(|w| w.status == WebhookStatus::Enabled)
+        .map(|w| w.id.to_string())
+        .collect();
+    assert_eq!(enabled.len(), 1);
+    assert_ne!(enabled, first, "a new webhook replaced the old one");
+    drop(serve);
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
