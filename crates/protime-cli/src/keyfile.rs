@@ -1,4 +1,5 @@
-//! Webhook key files: one key per line (blank lines and `#` comments ignored), mode 600.
+//! Webhook key files: one key per line, each used exactly as written (only the line end,
+//! `\n` or `\r\n`, is not part of it; empty lines are skipped), mode 600.
 //! A new key is added to the file, never written over the previous ones: a receiver that
 //! still gets deliveries for an older webhook keeps verifying them. Each change writes a
 //! temporary file beside it, syncs it, and renames it over the old one, so a crash leaves
@@ -14,10 +15,10 @@ use protime_webhooks::signature::WebhookKey;
 pub(crate) fn read_keys(path: &Path) -> anyhow::Result<Vec<WebhookKey>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    // `lines` drops the `\n` and a `\r` before it; nothing else is trimmed.
     let keys = text
         .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter(|line| !line.is_empty())
         .enumerate()
         .map(|(n, line)| {
             WebhookKey::new(line)
@@ -43,7 +44,7 @@ pub(crate) fn add_key(path: &Path, key: &WebhookKey) -> anyhow::Result<()> {
             return Err(error).with_context(|| format!("cannot read {}", path.display()));
         }
     };
-    if existing.lines().any(|line| line.trim() == secret) {
+    if existing.lines().any(|line| line == secret) {
         return Ok(());
     }
     let mut content = existing;
@@ -141,7 +142,7 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        std::fs::write(&path, "# rotated 2026-11\n\n").unwrap();
+        std::fs::write(&path, "\n\n").unwrap();
         assert!(read_keys(&path).unwrap_err().to_string().contains("no key"));
         let _ = std::fs::remove_dir_all(&dir);
     }

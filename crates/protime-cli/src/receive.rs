@@ -16,12 +16,12 @@ use crate::store::StoreLocation;
 /// Arguments of `protime receive`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReceiveArgs {
-    /// Webhook key(s) from the create call; repeat for a rotation (old and new both accepted).
-    /// Prefer the environment variable: command lines are visible to other users.
+    /// Webhook key from the create call, used exactly as given (no splitting, no trimming);
+    /// repeat `--key` for a rotation (old and new both accepted). The environment variable
+    /// holds one key. Prefer it, or `--key-file`: command lines are visible to other users.
     #[arg(
         long = "key",
         env = "PROTIME_WEBHOOK_KEY",
-        value_delimiter = ',',
         required_unless_present = "key_file",
         hide_env_values = true
     )]
@@ -118,7 +118,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
     let keys = args
         .keys
         .iter()
-        .map(|k| WebhookKey::new(k.trim()))
+        .map(|k| WebhookKey::new(k.as_str()))
         .collect::<Result<Vec<_>, _>>()
         .context("invalid --key")?;
     let mut keys = keys;

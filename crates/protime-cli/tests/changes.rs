@@ -485,3 +485,35 @@ async fn sighup_rereads_the_key_file() {
     drop(running);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_used_exactly_as_given() {
+    let dir = std::env::temp_dir().join(format!("protime-exact-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = format!("sqlite:{}", dir.join("store.sqlite").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+        .args(["receive", "--quiet", "--port", "0", "--store", &store])
+        .args(["--key", " a b,c ", "--key", "second"])
+        .env_remove("PROTIME_WEBHOOK_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let _running = Running(child);
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    assert_eq!(post_signed(&http, &url, " a b,c ", 1).await, 200);
+    assert_eq!(post_signed(&http, &url, "second", 2).await, 200);
+    for piece in [" a b", "c ", "a b,c"] {
+        assert_eq!(post_signed(&http, &url, piece, 3).await, 401, "{piece:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
