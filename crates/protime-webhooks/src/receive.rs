@@ -167,6 +167,47 @@ fn refused(reason: &'static str) {
     metrics::counter!("protime_deliveries_refused_total", "reason" => reason).increment(1);
 }
 
+/// At most one warning per interval for refused signatures, with the count since the last
+/// one: a flood of forged requests must not flood the logs (each refusal is still counted
+/// in `protime_deliveries_refused_total{reason="signature"}`).
+#[derive(Debug)]
+struct RefusalLog {
+    interval: std::time::Duration,
+    /// When the last warning was written, and the refusals since.
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn new(interval: std::time::Duration) -> Self {
+        Self {
+            interval,
+            state: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts a refusal at `now`; `Some(count)` when a warning is due (the count it reports).
+    fn note(&self, now: std::time::Instant) -> Option<u64> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.1 += 1;
+        let due = state
+            .0
+            .is_none_or(|last| now.saturating_duration_since(last) >= self.interval);
+        if due {
+            let count = state.1;
+            *state = (Some(now), 0);
+            Some(count)
+        } else {
+            None
+        }
+    }
+}
+
+/// Default interval between two warnings about refused signatures.
+pub const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The `tracing` target of the one line per stored delivery (see [`ReceiveCore::handle`]).
 pub const DELIVERY_LOG_TARGET: &str = "protime::delivery";
 
@@ -268,6 +309,7 @@ pub fn check_content_type(headers: &HeaderMap, policy: ContentTypePolicy) -> Res
 /// ```
 #[derive(Clone)]
 pub struct ReceiveCore {
+    refusals: Arc<RefusalLog>,
     verifier: Verifier,
     sink: Arc<dyn DeliverySink>,
     invalid_delivery: InvalidDeliveryPolicy,
@@ -288,6 +330,7 @@ impl ReceiveCore {
     /// A core with the default policies.
     pub fn new(verifier: Verifier, sink: Arc<dyn DeliverySink>) -> Self {
         Self {
+            refusals: Arc::new(RefusalLog::new(REFUSAL_LOG_INTERVAL)),
             verifier,
             sink,
             invalid_delivery: InvalidDeliveryPolicy::default(),
@@ -306,6 +349,14 @@ impl ReceiveCore {
     #[must_use]
     pub fn with_content_type(mut self, policy: ContentTypePolicy) -> Self {
         self.content_type = policy;
+        self
+    }
+
+    /// Writes at most one warning about refused signatures per `interval` (default
+    /// [`REFUSAL_LOG_INTERVAL`]), with the number refused since the previous one.
+    #[must_use]
+    pub fn with_refusal_log_interval(mut self, interval: std::time::Duration) -> Self {
+        self.refusals = Arc::new(RefusalLog::new(interval));
         self
     }
 
@@ -335,7 +386,9 @@ impl ReceiveCore {
             Ok(verified) => verified,
             Err(error) => {
                 refused("signature");
-                tracing::warn!(%error, "webhook delivery refused: signature check failed");
+                if let Some(refused) = self.refusals.note(std::time::Instant::now()) {
+                    tracing::warn!(refused, last_error = %error, "webhook deliveries refused: signature check failed ({refused} since the last report)");
+                }
                 return Rejection::Unauthorized.answer();
             }
         };
@@ -404,5 +457,25 @@ impl ReceiveCore {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod refusal_log_tests {
+    use std::time::{Duration, Instant};
+
+    use super::RefusalLog;
+
+    #[test]
+    fn a_flood_of_refusals_is_reported_once_per_interval_with_its_count() {
+        let log = RefusalLog::new(Duration::from_secs(10));
+        let start = Instant::now();
+        assert_eq!(log.note(start), Some(1));
+        for n in 1..=999_u64 {
+            assert_eq!(log.note(start + Duration::from_millis(n)), None);
+        }
+        assert_eq!(log.note(start + Duration::from_secs(10)), Some(1000));
+        assert_eq!(log.note(start + Duration::from_secs(11)), None);
+        assert_eq!(log.note(start + Duration::from_secs(20)), Some(2));
     }
 }
