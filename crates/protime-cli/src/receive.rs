@@ -186,25 +186,13 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
     // On SIGTERM or SIGINT: stop accepting, let the deliveries in flight finish (each is
     // answered only after its commit), at most `--drain-seconds`; then close the store, which
     // commits anything still queued, and exit 0.
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        stop.await;
-        let _ = stopping.send(());
-    });
-    let drain = std::time::Duration::from_secs(args.drain_seconds);
-    let drain_deadline = async move {
-        if stopped.await.is_ok() {
-            tokio::time::sleep(drain).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        served = server => served.context("the receiver stopped")?,
-        () = drain_deadline => {
-            tracing::warn!(?drain, "deliveries still in flight after the drain time: they were not answered, and Protime will retry them");
-        }
-    }
+    crate::signals::serve_until_stopped(
+        listener,
+        app,
+        stop,
+        std::time::Duration::from_secs(args.drain_seconds),
+    )
+    .await?;
     if let Some(store) = store {
         store.close().await.context("closing the store")?;
     }

@@ -570,12 +570,12 @@ fn subscription_fingerprints(path: &Path) -> Vec<String> {
 struct Running {
     /// Held for as long as the process runs: `protime sync` refuses this store meanwhile.
     owner: crate::store::Owner,
-    name: String,
-    store: Store,
+    /// Where the store is, for messages (never a password).
+    location: StoreLocation,
     verifier: Verifier,
+    /// Name, store and destination live here.
     lifecycle: Lifecycle,
     path: String,
-    destination: String,
     watch: Arc<SignatureWatch>,
 }
 
@@ -633,11 +633,9 @@ async fn start(plan: Plan, health: crate::admin::SubscriptionHealth) -> anyhow::
     Ok(Running {
         watch: Arc::clone(&watch),
         owner,
-        name: name.clone(),
-        store: store.clone(),
+        location: plan.store,
         verifier,
-        path: plan.path.clone(),
-        destination: plan.destination.clone(),
+        path: plan.path,
         lifecycle: Lifecycle {
             name,
             subscription: Arc::new(subscription),
@@ -693,7 +691,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
             let readiness = crate::admin::Readiness {
                 stores: running
                     .iter()
-                    .map(|r| (r.name.clone(), r.store.clone()))
+                    .map(|r| (r.lifecycle.name.clone(), r.lifecycle.store.clone()))
                     .collect(),
                 subscriptions: Some(Arc::clone(&health)),
             };
@@ -704,23 +702,26 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let mut app = axum::Router::new();
     for part in &running {
         let watch = Arc::clone(&part.watch);
-        let receiver =
-            crate::receive::receiver_app(&part.path, part.verifier.clone(), part.store.sink())?
-                .layer(axum::middleware::from_fn(
-                    move |request: axum::extract::Request, next: axum::middleware::Next| {
-                        let watch = Arc::clone(&watch);
-                        async move {
-                            let response = next.run(request).await;
-                            let counter = &watch.refused_since_verified;
-                            if response.status() == axum::http::StatusCode::UNAUTHORIZED {
-                                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            } else if response.status().is_success() {
-                                counter.store(0, std::sync::atomic::Ordering::Relaxed);
-                            }
-                            response
-                        }
-                    },
-                ));
+        let receiver = crate::receive::receiver_app(
+            &part.path,
+            part.verifier.clone(),
+            part.lifecycle.store.sink(),
+        )?
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let watch = Arc::clone(&watch);
+                async move {
+                    let response = next.run(request).await;
+                    let counter = &watch.refused_since_verified;
+                    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else if response.status().is_success() {
+                        counter.store(0, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    response
+                }
+            },
+        ));
         app = app.merge(receiver);
     }
     let address = SocketAddr::new(bind, port);
@@ -731,10 +732,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     for part in &running {
         eprintln!(
             "serving Protime clockings webhooks on http://{local}{} for {} ({}), store {}",
-            part.path,
-            part.destination,
-            part.name,
-            part.store_description()
+            part.path, part.lifecycle.destination, part.lifecycle.name, part.location
         );
     }
     if let Some(bound) = admin {
@@ -746,30 +744,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     // The ownership claims live until the stores are closed.
     let mut owners = Vec::new();
     for part in running {
-        stores.push(part.store.clone());
+        stores.push(part.lifecycle.store.clone());
         owners.push(part.owner);
         lifecycles.push(tokio::spawn(keep_alive(part.lifecycle)));
     }
 
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        stop.await;
-        let _ = stopping.send(());
-    });
-    let drain = Duration::from_secs(args.drain_seconds);
-    let drain_deadline = async move {
-        if stopped.await.is_ok() {
-            tokio::time::sleep(drain).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        served = server => served.context("the receiver stopped")?,
-        () = drain_deadline => {
-            tracing::warn!(?drain, "deliveries still in flight after the drain time: they were not answered, and Protime will retry them");
-        }
-    }
+    crate::signals::serve_until_stopped(
+        listener,
+        app,
+        stop,
+        Duration::from_secs(args.drain_seconds),
+    )
+    .await?;
     // A renewal cut short here is like a crash: the key is kept already, and the next start
     // deletes the unfinished webhook and renews again.
     for lifecycle in &lifecycles {
@@ -784,13 +770,4 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     drop(owners);
     eprintln!("stopped; store(s) closed");
     Ok(Outcome::Success)
-}
-
-impl Running {
-    fn store_description(&self) -> String {
-        match &self.store {
-            Store::Sqlite(store) => store.path().display().to_string(),
-            Store::Postgres(store) => format!("postgres {}", store.target()),
-        }
-    }
 }

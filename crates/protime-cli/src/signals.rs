@@ -1,4 +1,9 @@
-//! Shutdown on SIGINT or SIGTERM, for the commands that run until stopped.
+//! Shutdown on SIGINT or SIGTERM, for the commands that run until stopped, and the drain
+//! of an HTTP server that such a signal stops.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM. The handlers are installed when this
 /// is called (not when first polled), so a signal during start-up is not lost to the
@@ -38,4 +43,35 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Serves `app` on `listener` until `stop` resolves; then stops accepting connections and
+/// lets the requests in flight finish (each delivery is answered only after its commit),
+/// for at most `drain`. Whatever is still in flight after that is not answered, and Protime
+/// retries it.
+pub(crate) async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop.await;
+        let _ = stopping.send(());
+    });
+    let drain_deadline = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served.context("the receiver stopped")?,
+        () = drain_deadline => {
+            tracing::warn!(?drain, "deliveries still in flight after the drain time: they were not answered, and Protime will retry them");
+        }
+    }
+    Ok(())
 }
