@@ -11,7 +11,7 @@
 )]
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -21,34 +21,14 @@ use serde_json::{Value, json};
 
 const KEY: &str = "changes-test-key";
 
-/// Kills the child when the test ends, whichever way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{Running, protime, start};
 
 fn start_receiver(store: &str) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args(["receive", "--port", "0", "--store", store])
-        .env("PROTIME_WEBHOOK_KEY", KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("the receiver did not start: {line}"))
-        .to_string();
-    (Running(child), url)
+    let mut command = protime(&["receive", "--port", "0", "--store", store]);
+    command.env("PROTIME_WEBHOOK_KEY", KEY);
+    let started = start(command);
+    (started.child, started.url)
 }
 
 async fn deliver(http: &reqwest::Client, url: &str, id: i64, version: u32) {
@@ -170,22 +150,7 @@ async fn follow_and_resume(store: &str) {
     }
 
     // SIGTERM ends it cleanly.
-    let pid = follower.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = follower.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the follower ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::terminate(&mut follower, Duration::from_secs(5));
     assert!(status.success(), "{status}");
 
     // Everything, once, in order.
@@ -213,38 +178,18 @@ async fn the_postgres_feed_follows_and_resumes() {
     database.cleanup().await;
 }
 
-/// Starts `protime receive` with `extra` arguments; returns it, its URL, and its stderr
-/// lines as they come.
+/// Starts `protime receive` with `extra` global arguments; returns it, its URL, and its
+/// stderr lines as they come.
 fn start_receiver_with_log(
     extra: &[&str],
     store: &str,
 ) -> (Running, String, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args(extra)
+    let mut command = protime(extra);
+    command
         .args(["receive", "--port", "0", "--store", store])
-        .env("PROTIME_WEBHOOK_KEY", KEY)
-        .env_remove("PROTIME_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let url = loop {
-        let line = received.recv_timeout(Duration::from_secs(10)).unwrap();
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            break url.to_string();
-        }
-    };
-    (Running(child), url, received)
+        .env("PROTIME_WEBHOOK_KEY", KEY);
+    let started = start(command);
+    (started.child, started.url, started.lines)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,27 +229,14 @@ async fn the_receiver_shows_each_delivery_as_text_or_json_and_quiet_hides_it() {
 
     // --quiet: nothing per delivery.
     let quiet_store = format!("sqlite:{}", dir.join("quiet.sqlite").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args(["receive", "--quiet", "--port", "0", "--store", &quiet_store])
-        .env("PROTIME_WEBHOOK_KEY", KEY)
-        .env_remove("PROTIME_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let quiet = Running(child);
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
-    deliver(&http, &url, 43, 1).await;
-    drop(quiet);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let mut command = protime(&["receive", "--quiet", "--port", "0", "--store", &quiet_store]);
+    command.env("PROTIME_WEBHOOK_KEY", KEY);
+    let quiet = start(command);
+    deliver(&http, &quiet.url, 43, 1).await;
+    let common::Started { child, lines, .. } = quiet;
+    drop(child);
+    // Everything it wrote after its URL line, to the end.
+    let rest: String = lines.iter().collect::<Vec<_>>().join("\n");
     assert!(!rest.contains("protime::delivery"), "{rest}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -315,30 +247,17 @@ async fn the_admin_endpoints_report_health_readiness_and_metrics() {
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("store.sqlite");
     let store = format!("sqlite:{}", db.display());
-    let admin_port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let admin_port = common::free_port();
     let admin = format!("127.0.0.1:{admin_port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args([
-            "receive", "--quiet", "--port", "0", "--admin", &admin, "--store", &store,
-        ])
-        .env("PROTIME_WEBHOOK_KEY", KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _running = Running(child);
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let mut command = protime(&[
+        "receive", "--quiet", "--port", "0", "--admin", &admin, "--store", &store,
+    ]);
+    command.env("PROTIME_WEBHOOK_KEY", KEY);
+    let common::Started {
+        child: _running,
+        url,
+        ..
+    } = start(command);
     let http = reqwest::Client::new();
     let get = |path: &str| {
         let http = http.clone();
@@ -407,38 +326,16 @@ async fn sighup_rereads_the_key_file() {
     let key_file = dir.join("webhook.key");
     std::fs::write(&key_file, "old-key\n").unwrap();
     let store = format!("sqlite:{}", dir.join("store.sqlite").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args([
-            "receive",
-            "--quiet",
-            "--port",
-            "0",
-            "--store",
-            &store,
-            "--key-file",
-        ])
+    let mut command = protime(&["receive", "--quiet", "--port", "0", "--store", &store]);
+    command
+        .arg("--key-file")
         .arg(&key_file)
-        .env_remove("PROTIME_WEBHOOK_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = received.recv_timeout(Duration::from_secs(10)).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_string();
+        .env_remove("PROTIME_WEBHOOK_KEY");
+    let common::Started {
+        child: running,
+        url,
+        lines: received,
+    } = start(command);
     let http = reqwest::Client::new();
     let pid = running.0.id().to_string();
     let hangup = |expect: &str| {
@@ -491,24 +388,15 @@ async fn keys_are_used_exactly_as_given() {
     let dir = std::env::temp_dir().join(format!("protime-exact-key-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let store = format!("sqlite:{}", dir.join("store.sqlite").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args(["receive", "--quiet", "--port", "0", "--store", &store])
+    let mut command = protime(&["receive", "--quiet", "--port", "0", "--store", &store]);
+    command
         .args(["--key", " a b,c ", "--key", "second"])
-        .env_remove("PROTIME_WEBHOOK_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _running = Running(child);
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_string();
+        .env_remove("PROTIME_WEBHOOK_KEY");
+    let common::Started {
+        child: _running,
+        url,
+        ..
+    } = start(command);
     let http = reqwest::Client::new();
     assert_eq!(post_signed(&http, &url, " a b,c ", 1).await, 200);
     assert_eq!(post_signed(&http, &url, "second", 2).await, 200);

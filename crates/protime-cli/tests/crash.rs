@@ -9,8 +9,6 @@
     missing_docs
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,28 +19,15 @@ use serde_json::json;
 
 const KEY: &str = "crash-test-key";
 
+mod common;
+
 /// Starts `protime receive` on a free port; returns it with its delivery URL, read from the
 /// line it prints once listening.
-fn start_receiver(db: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
-        .args(["receive", "--port", "0", "--store"])
-        .arg(db)
-        .env("PROTIME_WEBHOOK_KEY", KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    // Keep draining, so the receiver's later log lines never hit a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("the receiver did not start: {line}"))
-        .to_string();
-    (child, url)
+fn start_receiver(db: &std::path::Path) -> (common::Running, String) {
+    let mut command = common::protime(&["receive", "--port", "0", "--store"]);
+    command.arg(db).env("PROTIME_WEBHOOK_KEY", KEY);
+    let started = common::start(command);
+    (started.child, started.url)
 }
 
 fn delivery(id: i64) -> Vec<u8> {
@@ -54,6 +39,88 @@ fn delivery(id: i64) -> Vec<u8> {
     .unwrap()
 }
 
+/// Eight senders posting signed deliveries (ids 1, 2, 3, …) until `stop`, recording the ids
+/// acknowledged with a 2xx. A refusal panics unless `refusals_end_the_load`, in which case
+/// it (like a lost connection) ends that sender: the delivery was not acknowledged.
+struct Load {
+    acknowledged: Arc<Mutex<Vec<i64>>>,
+    stop: Arc<AtomicBool>,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str, refusals_end_the_load: bool) -> Self {
+        let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let scheme = SignatureScheme::default();
+        let key = WebhookKey::new(KEY).unwrap();
+        let mut senders = Vec::new();
+        for worker in 0..8_i64 {
+            let (http, url, scheme, key) =
+                (http.clone(), url.to_owned(), scheme.clone(), key.clone());
+            let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+            senders.push(tokio::spawn(async move {
+                let mut id = 1 + worker;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = delivery(id);
+                    let mut headers = sign(&scheme, &key, &body, None).unwrap();
+                    headers.insert("content-type", "application/json".parse().unwrap());
+                    match http.post(&url).headers(headers).body(body).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            acknowledged.lock().unwrap().push(id);
+                        }
+                        Ok(response) if !refusals_end_the_load => {
+                            panic!("unexpected status {}", response.status())
+                        }
+                        // The receiver is gone, or refused while stopping: not acknowledged.
+                        Ok(_) | Err(_) => break,
+                    }
+                    id += 8;
+                }
+            }));
+        }
+        Self {
+            acknowledged,
+            stop,
+            senders,
+        }
+    }
+
+    /// Waits (at most 20 s) until `count` deliveries are acknowledged.
+    async fn wait_for(&self, count: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.acknowledged.lock().unwrap().len() < count
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops the senders; returns the ids acknowledged.
+    async fn finish(self) -> Vec<i64> {
+        self.stop.store(true, Ordering::Relaxed);
+        for sender in self.senders {
+            sender.await.unwrap();
+        }
+        self.acknowledged.lock().unwrap().clone()
+    }
+}
+
+/// The ids the store at `db` holds.
+fn stored_ids(db: &std::path::Path) -> std::collections::HashSet<i64> {
+    SqliteStore::open(db)
+        .unwrap()
+        .tracked_versions()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _, _)| id.get())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("protime-crash-{}", std::process::id()));
@@ -62,49 +129,13 @@ async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
     let _ = std::fs::remove_file(&db);
 
     let (mut child, url) = start_receiver(&db);
-    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let scheme = SignatureScheme::default();
-    let key = WebhookKey::new(KEY).unwrap();
-
-    let mut senders = Vec::new();
-    for worker in 0..8_i64 {
-        let (http, url, scheme, key) = (http.clone(), url.clone(), scheme.clone(), key.clone());
-        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
-        senders.push(tokio::spawn(async move {
-            let mut id = 1 + worker;
-            while !stop.load(Ordering::Relaxed) {
-                let body = delivery(id);
-                let mut headers = sign(&scheme, &key, &body, None).unwrap();
-                headers.insert("content-type", "application/json".parse().unwrap());
-                match http.post(&url).headers(headers).body(body).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        acknowledged.lock().unwrap().push(id);
-                    }
-                    Ok(response) => panic!("unexpected status {}", response.status()),
-                    Err(_) => break, // the receiver is gone
-                }
-                id += 8;
-            }
-        }));
-    }
+    let load = Load::start(&url, false);
 
     // Let a stream build up, then kill the process mid-flight.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while acknowledged.lock().unwrap().len() < 400 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    child.kill().unwrap(); // SIGKILL on Unix: no shutdown hook runs
-    child.wait().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    load.wait_for(400).await;
+    child.0.kill().unwrap(); // SIGKILL on Unix: no shutdown hook runs
+    child.0.wait().unwrap();
+    let acknowledged = load.finish().await;
     assert!(
         acknowledged.len() >= 400,
         "only {} deliveries acknowledged before the kill",
@@ -112,11 +143,12 @@ async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
     );
 
     // Restart on the same database: it must open and keep serving.
-    let (mut child, url) = start_receiver(&db);
+    let (child, url) = start_receiver(&db);
     let body = delivery(1_000_000);
-    let mut headers = sign(&scheme, &key, &body, None).unwrap();
+    let key = WebhookKey::new(KEY).unwrap();
+    let mut headers = sign(&SignatureScheme::default(), &key, &body, None).unwrap();
     headers.insert("content-type", "application/json".parse().unwrap());
-    let status = http
+    let status = reqwest::Client::new()
         .post(&url)
         .headers(headers)
         .body(body)
@@ -125,16 +157,9 @@ async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
         .unwrap()
         .status();
     assert!(status.is_success());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
-    let store = SqliteStore::open(&db).unwrap();
-    let stored: std::collections::HashSet<i64> = store
-        .tracked_versions()
-        .unwrap()
-        .into_iter()
-        .map(|(id, _, _)| id.get())
-        .collect();
+    let stored = stored_ids(&db);
     let lost: Vec<i64> = acknowledged
         .iter()
         .copied()
@@ -147,7 +172,6 @@ async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
         &lost[..lost.len().min(20)]
     );
     assert!(stored.contains(&1_000_000));
-    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -159,82 +183,22 @@ async fn sigterm_under_load_drains_closes_the_store_and_exits_0() {
     let _ = std::fs::remove_file(&db);
 
     let (mut child, url) = start_receiver(&db);
-    let acknowledged = Arc::new(Mutex::new(Vec::<i64>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let scheme = SignatureScheme::default();
-    let key = WebhookKey::new(KEY).unwrap();
-    let mut senders = Vec::new();
-    for worker in 0..8_i64 {
-        let (http, url, scheme, key) = (http.clone(), url.clone(), scheme.clone(), key.clone());
-        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
-        senders.push(tokio::spawn(async move {
-            let mut id = 1 + worker;
-            while !stop.load(Ordering::Relaxed) {
-                let body = delivery(id);
-                let mut headers = sign(&scheme, &key, &body, None).unwrap();
-                headers.insert("content-type", "application/json".parse().unwrap());
-                match http.post(&url).headers(headers).body(body).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        acknowledged.lock().unwrap().push(id);
-                    }
-                    // Refused or cut off while stopping: not acknowledged, Protime retries.
-                    Ok(_) | Err(_) => break,
-                }
-                id += 8;
-            }
-        }));
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while acknowledged.lock().unwrap().len() < 400 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stopping = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopping.elapsed() < Duration::from_secs(25),
-            "the receiver did not stop within 25 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    stop.store(true, Ordering::Relaxed);
-    for sender in senders {
-        sender.await.unwrap();
-    }
+    let load = Load::start(&url, true);
+    load.wait_for(400).await;
+    let status = common::terminate(&mut child, Duration::from_secs(25));
+    let acknowledged = load.finish().await;
     assert!(status.success(), "exit status after SIGTERM: {status}");
 
-    let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() >= 400,
         "only {} acknowledged",
         acknowledged.len()
     );
-    let store = SqliteStore::open(&db).unwrap();
-    let stored: std::collections::HashSet<i64> = store
-        .tracked_versions()
-        .unwrap()
-        .into_iter()
-        .map(|(id, _, _)| id.get())
-        .collect();
+    let stored = stored_ids(&db);
     let lost = acknowledged
         .iter()
         .filter(|id| !stored.contains(id))
         .count();
     assert_eq!(lost, 0, "{lost} acknowledged deliveries lost");
-    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,9 +11,8 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -21,23 +20,8 @@ use protime_raw::types::WebhookStatus;
 use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use protime_store_sqlite::SqliteStore;
 
-/// Kills the child when the test ends, whichever way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::{Running, free_port, terminate};
 
 struct Serve {
     child: Running,
@@ -71,15 +55,7 @@ fn start_serve(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = common::stderr_lines(&mut child);
     Serve {
         child: Running(child),
         lines,
@@ -179,25 +155,8 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // SIGTERM: exit 0.
-    let pid = serve.child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
     let mut serve = serve;
-    let status = {
-        let deadline = Instant::now() + Duration::from_secs(25);
-        loop {
-            if let Some(status) = serve.child.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "serve ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let status = terminate(&mut serve.child, Duration::from_secs(25));
     assert!(status.success(), "{status}");
 
     // Exactly one enabled webhook, the one in the state, whose key is in the key file.
@@ -352,15 +311,7 @@ async fn one_failing_subscription_does_not_stop_the_others() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = common::stderr_lines(&mut child);
     let serve = Serve {
         child: Running(child),
         lines,
@@ -434,23 +385,8 @@ async fn one_failing_subscription_does_not_stop_the_others() {
     );
     assert!(!dir.join("sync.key").exists(), "no webhook was created");
 
-    let pid = serve.child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
     let mut serve = serve;
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let status = loop {
-        if let Some(status) = serve.child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = terminate(&mut serve.child, Duration::from_secs(25));
     assert!(status.success(), "{status}");
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,0 +1,111 @@
+//! What the CLI's process tests share: a child that dies with the test, its standard error
+//! read line by line, the URL it announces, a free port, and a SIGTERM that must end it.
+#![allow(dead_code, clippy::unwrap_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Kills the child when the test ends, whichever way.
+pub(crate) struct Running(pub(crate) Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A started `protime` process: the child, the URL from its first `http://` line, and the
+/// rest of its standard error, line by line.
+pub(crate) struct Started {
+    pub(crate) child: Running,
+    pub(crate) url: String,
+    pub(crate) lines: mpsc::Receiver<String>,
+}
+
+/// `protime` with `args`.
+pub(crate) fn protime(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_protime"));
+    command.args(args).env_remove("PROTIME_LOG");
+    command
+}
+
+/// Spawns `command` with standard error piped into a channel (read to the end even when
+/// nobody listens any more, so the child never blocks on a full pipe), and waits up to 10 s
+/// for the line that names its `http://` URL.
+pub(crate) fn start(mut command: Command) -> Started {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no URL announced; saw:\n{}", seen.join("\n")));
+        if let Some(url) = url_in(&line) {
+            break url;
+        }
+        seen.push(line);
+    };
+    Started {
+        child: Running(child),
+        url,
+        lines,
+    }
+}
+
+/// The child's standard error, line by line.
+pub(crate) fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    lines
+}
+
+/// The first `http://…` word of `line`.
+pub(crate) fn url_in(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .map(str::to_owned)
+}
+
+/// A port nobody listens on right now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends SIGTERM and waits up to `limit` for the child to exit; panics if it does not.
+pub(crate) fn terminate(child: &mut Running, limit: Duration) -> ExitStatus {
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {limit:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
