@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId};
-use protime_webhooks::sink::{ClockingState, FeedCursor, FeedEntry, FeedPage};
+use protime_webhooks::sink::{ClockingState, FeedCursor, FeedEntry, FeedPage, stored_change};
 use tokio_postgres::Row;
 
 use crate::StoreError;
@@ -79,22 +79,15 @@ pub(crate) const STATS: &str = "SELECT
 pub(crate) const LOG_LEN: &str = "SELECT count(*) FROM change_log";
 pub(crate) const LAST_POSITION: &str = "SELECT last_position FROM feed_counter";
 
-/// The change stored in a log entry: the webhook body exactly as received, or the synced
-/// change, parsed back through the validator.
+/// The change stored in a log entry (see [`stored_change`]).
 fn logged_change(
     position: i64,
     raw_body: Option<&[u8]>,
     change_json: Option<&str>,
 ) -> Result<ClockingChange, StoreError> {
-    let corrupt =
-        |what: &str| StoreError::corrupt(format!("change_log, feed position {position}: {what}"));
-    let bytes = match (raw_body, change_json) {
-        (Some(body), _) => body,
-        (None, Some(json)) => json.as_bytes(),
-        (None, None) => return Err(corrupt("neither raw_body nor change_json")),
-    };
-    protime_model::parse_delivery(bytes)
-        .map_err(|errors| corrupt(&format!("the stored change is not valid: {errors}")))
+    stored_change(raw_body, change_json).map_err(|what| {
+        StoreError::corrupt(format!("change_log, feed position {position}: {what}"))
+    })
 }
 
 pub(crate) fn stored_version(id: i64, version: String) -> Result<ChangeVersion, StoreError> {

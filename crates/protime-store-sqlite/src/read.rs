@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId};
-use protime_webhooks::sink::{ClockingState, FeedCursor, FeedEntry, FeedPage};
+use protime_webhooks::sink::{ClockingState, FeedCursor, FeedEntry, FeedPage, stored_change};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 
 use crate::StoreError;
@@ -67,21 +67,14 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The change stored in a log entry: the webhook body exactly as received, or the synced
-/// change, parsed back through the validator.
+/// The change stored in a log entry (see [`stored_change`]).
 fn logged_change(
     seq: i64,
     raw_body: Option<&[u8]>,
     change_json: Option<&str>,
 ) -> Result<ClockingChange, StoreError> {
-    let corrupt = |what: &str| StoreError::corrupt(format!("change_log, seq {seq}: {what}"));
-    let bytes = match (raw_body, change_json) {
-        (Some(body), _) => body,
-        (None, Some(json)) => json.as_bytes(),
-        (None, None) => return Err(corrupt("neither raw_body nor change_json")),
-    };
-    protime_model::parse_delivery(bytes)
-        .map_err(|errors| corrupt(&format!("the stored change is not valid: {errors}")))
+    stored_change(raw_body, change_json)
+        .map_err(|what| StoreError::corrupt(format!("change_log, seq {seq}: {what}")))
 }
 
 /// The clocking of a live state row, from the log entry it points at.

@@ -406,6 +406,31 @@ impl FeedPage {
     }
 }
 
+/// The change a backend's log entry holds, read back: the webhook body exactly as received,
+/// or — for a synced item, which has no body — the change as the backend serialized it
+/// (`serde_json` of [`ClockingChange`]). Either is parsed again through
+/// [`protime_model::parse_delivery`], so what a store returns meets the current rules. The
+/// error says what is wrong, for the backend to report with the entry's position.
+///
+/// ```
+/// use protime_webhooks::sink::stored_change;
+/// let body = br#"{"changeType":"Delete","data":{"changeVersion":"0A","id":7}}"#;
+/// assert_eq!(stored_change(Some(body), None).unwrap().id().get(), 7);
+/// assert!(stored_change(None, None).is_err());
+/// ```
+pub fn stored_change(
+    raw_body: Option<&[u8]>,
+    change_json: Option<&str>,
+) -> Result<ClockingChange, String> {
+    let bytes = match (raw_body, change_json) {
+        (Some(body), _) => body,
+        (None, Some(json)) => json.as_bytes(),
+        (None, None) => return Err("neither raw_body nor change_json".into()),
+    };
+    protime_model::parse_delivery(bytes)
+        .map_err(|errors| format!("the stored change is not valid: {errors}"))
+}
+
 /// The read side of a state-keeping sink.
 pub trait SinkRead: Send + Sync + 'static {
     /// The clocking with this id, if it currently exists (not deleted).
