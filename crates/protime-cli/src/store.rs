@@ -17,7 +17,7 @@ use protime_webhooks::sink::{
 };
 
 /// Where the store is, as given on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum StoreLocation {
     /// An SQLite file.
     Sqlite(PathBuf),

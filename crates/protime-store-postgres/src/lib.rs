@@ -84,9 +84,11 @@
 mod apply;
 mod config;
 mod error;
+mod lease;
 mod notify;
 mod read;
 mod schema;
+mod subscription;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -109,8 +111,10 @@ use tokio_postgres::types::ToSql;
 
 pub use config::PgStoreConfig;
 pub use error::StoreError;
+pub use lease::{LeaseHolder, OwnerLock};
 pub use notify::ChangeNotifications;
 pub use read::{DeadLetter, StoreStats};
+pub use subscription::CurrentWebhook;
 
 use apply::{GroupError, Job, Outcome};
 
@@ -678,44 +682,3 @@ const _: () = {
     const fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<PgStore>();
 };
-
-/// Exclusive ownership of a store's subscription by one process (see
-/// [`PgStore::try_claim_owner`]): held while this value lives, released when it is dropped
-/// or its session ends (a crashed owner releases it too).
-#[derive(Debug)]
-pub struct OwnerLock {
-    _client: tokio_postgres::Client,
-    connection: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for OwnerLock {
-    fn drop(&mut self) {
-        self.connection.abort();
-    }
-}
-
-impl PgStore {
-    /// Claims the store's subscription for this process: a session-level advisory lock
-    /// named after the store's schema, on a connection of its own. `Ok(None)` when another
-    /// process holds it (e.g. a running `protime serve`).
-    pub async fn try_claim_owner(&self) -> Result<Option<OwnerLock>, StoreError> {
-        let (client, connection) = connect(&self.inner.config, NoTls).await?;
-        let connection = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let name = format!("protime owner {}", self.inner.config.channel());
-        let claimed: bool = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&name])
-            .await?
-            .try_get(0)?;
-        if claimed {
-            Ok(Some(OwnerLock {
-                _client: client,
-                connection,
-            }))
-        } else {
-            connection.abort();
-            Ok(None)
-        }
-    }
-}

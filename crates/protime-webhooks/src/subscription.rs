@@ -41,11 +41,15 @@ pub enum Error {
 }
 
 /// Called with a new webhook's key and state right after the webhook is created, before
-/// the sync — while nothing has been delivered with that key yet. It must make the key
-/// durable (e.g. write it to a key file or a store) and return only then; an `Err` deletes
-/// the new webhook again. See [`Subscription::with_key_keeper`].
+/// the sync. The future it returns must make the key durable (e.g. write it to a key file
+/// or a database shared by replicas) and complete only then; an `Err` deletes the new
+/// webhook again. See [`Subscription::with_key_keeper`].
 pub type KeyKeeper =
-    std::sync::Arc<dyn Fn(&WebhookKey, &SubscriptionState) -> Result<(), String> + Send + Sync>;
+    std::sync::Arc<dyn Fn(WebhookKey, SubscriptionState) -> KeeperFuture + Send + Sync>;
+
+/// What a [`KeyKeeper`] returns: completes once the key is durable, or with why it is not.
+pub type KeeperFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 impl Error {
     /// The HTTP status Protime answered with, when the error comes from a response.
@@ -279,9 +283,12 @@ impl Subscription {
     /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
     /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier)
     ///     .with_key_keeper(Arc::new(|key, state| {
-    ///         // e.g. append the key to a file written atomically, then sync it
-    ///         println!("keeping the key {} of webhook {}", key.fingerprint(), state.webhook_id);
-    ///         Ok(())
+    ///         Box::pin(async move {
+    ///             // e.g. append the key to a file written atomically and synced, or insert
+    ///             // it into a database that the other replicas read
+    ///             println!("keeping the key {} of webhook {}", key.fingerprint(), state.webhook_id);
+    ///             Ok(())
+    ///         })
     ///     }));
     /// # Ok::<(), protime_client::Error>(())
     /// ```
@@ -415,7 +422,11 @@ impl Subscription {
             key_fingerprint: fingerprint,
         };
 
-        if let Some(Err(error)) = self.key_keeper.as_ref().map(|keeper| keeper(&key, &state)) {
+        let kept = match &self.key_keeper {
+            Some(keeper) => keeper(key.clone(), state.clone()).await,
+            None => Ok(()),
+        };
+        if let Err(error) = kept {
             if let Err(cleanup) = self.client.delete_webhook(&state.webhook_id).await {
                 tracing::warn!(webhook = %state.webhook_id, error = %cleanup, "could not delete the new webhook whose key could not be kept");
             }
