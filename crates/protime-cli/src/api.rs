@@ -138,6 +138,11 @@ pub(crate) enum WebhooksCommand {
         /// printing it; `protime receive --key-file` reads it.
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
+        /// Create it even when an enabled clockings webhook already delivers to the same
+        /// destination (by default that is refused: the receiver there — e.g. a running
+        /// `protime serve` — does not have the new key and would refuse its deliveries).
+        #[arg(long)]
+        allow_second: bool,
     },
     /// List webhooks.
     List {
@@ -190,6 +195,27 @@ fn print_webhook(webhook: &protime_raw::types::Webhook) {
     );
 }
 
+/// Fails when an enabled clockings webhook already delivers to `destination`: whoever
+/// receives there verifies with that webhook's key only, so the deliveries of a second
+/// webhook would be refused — the way a running `protime serve` gets stranded.
+async fn refuse_a_second_webhook(
+    client: &protime_client::ProtimeClient,
+    destination: &str,
+) -> anyhow::Result<()> {
+    let filter = WebhookFilter::default()
+        .collection(CollectionName::Clockings)
+        .status(WebhookStatus::Enabled);
+    let existing = client.list_webhooks(&filter).await?;
+    if let Some(webhook) = existing.iter().find(|w| w.destination_url == destination) {
+        anyhow::bail!(
+            "webhook {} (enabled, valid until {}) already delivers clockings to {destination}; the receiver there (e.g. a running `protime serve`, which renews on its own) does not have a new webhook's key and would refuse its deliveries. Pass --allow-second to create one anyway",
+            webhook.id,
+            webhook.valid_until
+        );
+    }
+    Ok(())
+}
+
 pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Outcome> {
     match command {
         WebhooksCommand::Create {
@@ -197,12 +223,17 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
             destination,
             external_references,
             key_file,
+            allow_second,
         } => {
             let references = external_references
                 .iter()
                 .map(|r| external_reference(r))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let client = connection.client()?;
+            client.check_destination(&destination)?;
+            if !allow_second {
+                refuse_a_second_webhook(&client, &destination).await?;
+            }
             let created = client
                 .create_webhook(&destination, CollectionName::Clockings, &references)
                 .await?;

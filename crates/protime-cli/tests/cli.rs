@@ -341,8 +341,9 @@ fn webhooks_are_managed_against_the_sandbox() {
         !stdout.contains(&std::fs::read_to_string(&key_file).unwrap()),
         "and not printed"
     );
-    // A second webhook's key is added to the file; the first one's stays (a receiver may
-    // still get deliveries for it), and the file stays private.
+    // A second webhook for the same destination would strand its receiver: refused, and
+    // nothing is created or written.
+    let before = std::fs::read_to_string(&key_file).unwrap();
     sandbox
         .protime()
         .args([
@@ -351,6 +352,26 @@ fn webhooks_are_managed_against_the_sandbox() {
             "--destination",
             "http://127.0.0.1:9/hook",
             "--allow-insecure-destinations",
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(id.as_str()).and(predicate::str::contains("--allow-second")),
+        );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), before);
+    // Asked for explicitly, a second webhook's key is added to the file; the first one's
+    // stays (a receiver may still get deliveries for it), and the file stays private.
+    sandbox
+        .protime()
+        .args([
+            "webhooks",
+            "create",
+            "--destination",
+            "http://127.0.0.1:9/hook",
+            "--allow-insecure-destinations",
+            "--allow-second",
             "--key-file",
         ])
         .arg(&key_file)

@@ -452,3 +452,61 @@ async fn deliveries_that_stop_verifying_renew_at_once() {
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_exits_0_with_every_acknowledged_delivery_stored() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        port: 0,
+        people: 10,
+        days: 10,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("sigterm");
+    let (state, store) = (dir.join("state"), dir.join("store.sqlite"));
+    let port = free_port();
+    let serve = start_serve(&sandbox, port, &state, &store, &[]);
+    serve.wait_for("subscribed:", Duration::from_secs(30));
+
+    // Signed with the webhook's key, as Protime would; ids far above the sandbox's.
+    let key = protime_webhooks::signature::WebhookKey::new(
+        std::fs::read_to_string(state.join("webhook.keys"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let load = common::load::Load::start(
+        &format!("http://127.0.0.1:{port}/"),
+        &key,
+        10_000_000,
+        true,
+    );
+    load.wait_for(400).await;
+    let mut serve = serve;
+    let status = terminate(&mut serve.child, Duration::from_secs(25));
+    let acknowledged = load.finish().await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        acknowledged.len() >= 400,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+
+    let stored: std::collections::HashSet<i64> = SqliteStore::open(&store)
+        .unwrap()
+        .tracked_versions()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _, _)| id.get())
+        .collect();
+    let lost = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .count();
+    assert_eq!(lost, 0, "{lost} acknowledged deliveries lost");
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

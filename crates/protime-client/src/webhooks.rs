@@ -87,6 +87,35 @@ fn id_from_location(location: Option<&str>) -> Option<String> {
 }
 
 impl ProtimeClient {
+    /// Whether [`Self::create_webhook`] would accept `destination`: an HTTPS URL (or HTTP
+    /// when the client allows insecure destinations, for local tests).
+    ///
+    /// ```
+    /// # use protime_client::{AccessToken, Error, ProtimeClient};
+    /// let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// assert!(client.check_destination("https://hooks.acme.example/protime").is_ok());
+    /// assert!(matches!(client.check_destination("http://hooks.acme.example/"), Err(Error::InsecureDestination { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn check_destination(&self, destination: &str) -> Result<(), Error> {
+        let url = reqwest::Url::parse(destination).map_err(|_| Error::InsecureDestination {
+            url: destination.to_owned(),
+        })?;
+        let allowed = match url.scheme() {
+            "https" => true,
+            "http" => self.allow_insecure_destinations(),
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::InsecureDestination {
+                url: destination.to_owned(),
+            })
+        }
+    }
+
     /// Creates a webhook for `collection` that POSTs to `destination` (HTTPS; see
     /// [`crate::ProtimeClientBuilder::allow_insecure_destinations`]). The returned key signs
     /// the deliveries and cannot be fetched again.
@@ -108,19 +137,7 @@ impl ProtimeClient {
         collection: CollectionName,
         external_references: &[ExternalReference],
     ) -> Result<CreatedWebhook, Error> {
-        let url = reqwest::Url::parse(destination).map_err(|_| Error::InsecureDestination {
-            url: destination.to_owned(),
-        })?;
-        let allowed = match url.scheme() {
-            "https" => true,
-            "http" => self.allow_insecure_destinations(),
-            _ => false,
-        };
-        if !allowed {
-            return Err(Error::InsecureDestination {
-                url: destination.to_owned(),
-            });
-        }
+        self.check_destination(destination)?;
         let references: String = external_references
             .iter()
             .map(|r| format!("({},{})", r.collection, r.reference))

@@ -2,6 +2,8 @@
 //! read line by line, the URL it announces, a free port, and a SIGTERM that must end it.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic, missing_docs)]
 
+pub(crate) mod load;
+
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
