@@ -302,7 +302,7 @@ async fn replicas_share_the_subscription_and_survive_the_lease_holder_killed_mid
         .filter(|w| w.status == WebhookStatus::Enabled)
         .map(|w| w.id.to_string())
         .collect();
-    assert_eq!(enabled, [current.webhook_id.clone()]);
+    assert_eq!(enabled, std::slice::from_ref(&current.webhook_id));
     let kept: Vec<String> = reader
         .webhook_keys()
         .await
