@@ -157,20 +157,25 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let verifier = Verifier::without_keys(SignatureScheme::default())?;
     let latencies = Latencies::default();
     let timing = latencies.clone();
-    let app = crate::receive::receiver_app("/protime/clockings", verifier.clone(), store.sink())?
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let timing = timing.clone();
-                async move {
-                    let began = Instant::now();
-                    let response = next.run(request).await;
-                    if response.status().is_success() {
-                        timing.record(began.elapsed());
-                    }
-                    response
+    let app = crate::receive::receiver_app(
+        "/protime/clockings",
+        verifier.clone(),
+        protime_webhooks::receiver::ReceiverConfig::default(),
+        store.sink(),
+    )?
+    .layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let timing = timing.clone();
+            async move {
+                let began = Instant::now();
+                let response = next.run(request).await;
+                if response.status().is_success() {
+                    timing.record(began.elapsed());
                 }
-            },
-        ));
+                response
+            }
+        },
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen on 127.0.0.1")?;

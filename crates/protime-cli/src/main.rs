@@ -17,6 +17,7 @@ mod api;
 mod changes;
 mod demo;
 mod keyfile;
+mod limits;
 mod receive;
 mod sandbox;
 mod schema;
@@ -54,7 +55,7 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Run the receiver and keep the subscription alive (renewals, keys, orphans) in one
     /// long-running process.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run the webhook receiver with a store (SQLite file or PostgreSQL).
     Receive(receive::ReceiveArgs),
     /// Manage webhook subscriptions.
@@ -120,7 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Demo(args) => demo::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Receive(args) => receive::run(args).await,
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Webhooks(command) => api::run_webhooks(command).await,
         Command::Sync(args) => api::run_sync(args).await,
         Command::Changes(args) => changes::run(args).await,

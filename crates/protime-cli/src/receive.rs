@@ -65,6 +65,8 @@ pub(crate) struct ReceiveArgs {
     /// Path the deliveries are POSTed to.
     #[arg(long, default_value = "/")]
     path: String,
+    #[command(flatten)]
+    limits: crate::limits::Limits,
     /// Header carrying the signature (Protime does not document it).
     #[arg(long, default_value = "x-protime-signature")]
     signature_header: String,
@@ -168,7 +170,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let app = receiver_app(&args.path, verifier.clone(), sink)?;
+    let app = receiver_app(&args.path, verifier.clone(), args.limits.receiver(), sink)?;
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -189,6 +191,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
     crate::signals::serve_until_stopped(
         listener,
         app,
+        args.limits.server(),
         stop,
         std::time::Duration::from_secs(args.drain_seconds),
     )
@@ -257,9 +260,10 @@ fn reload_on_hangup(
 pub(crate) fn receiver_app(
     path: &str,
     verifier: Verifier,
+    config: ReceiverConfig,
     sink: Arc<dyn DeliverySink>,
 ) -> anyhow::Result<axum::Router> {
-    let receiver = router(verifier, ReceiverConfig::default(), sink);
+    let receiver = router(verifier, config, sink);
     let path = path.trim_end_matches('/');
     if path.is_empty() {
         Ok(receiver)

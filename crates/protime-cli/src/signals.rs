@@ -45,18 +45,19 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Serves `app` on `listener` until `stop` resolves; then stops accepting connections and
-/// lets the requests in flight finish (each delivery is answered only after its commit),
-/// for at most `drain`. Whatever is still in flight after that is not answered, and Protime
-/// retries it.
+/// Serves `app` on `listener` within `limits` until `stop` resolves; then stops accepting
+/// connections, closes the idle ones, and lets the requests in flight finish (each delivery
+/// is answered only after its commit), for at most `drain`. Whatever is still in flight
+/// after that is not answered, and Protime retries it.
 pub(crate) async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    limits: protime_webhooks::server::ServerLimits,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> anyhow::Result<()> {
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = protime_webhooks::server::serve(listener, app, limits, async move {
         stop.await;
         let _ = stopping.send(());
     });

@@ -478,12 +478,8 @@ async fn sigterm_under_load_exits_0_with_every_acknowledged_delivery_stored() {
             .unwrap(),
     )
     .unwrap();
-    let load = common::load::Load::start(
-        &format!("http://127.0.0.1:{port}/"),
-        &key,
-        10_000_000,
-        true,
-    );
+    let load =
+        common::load::Load::start(&format!("http://127.0.0.1:{port}/"), &key, 10_000_000, true);
     load.wait_for(400).await;
     let mut serve = serve;
     let status = terminate(&mut serve.child, Duration::from_secs(25));

@@ -6,6 +6,8 @@
 //!   HTTP status — usable from any HTTP stack;
 //! - [`sink`]: the contract every store implements ([`DeliverySink`]), and an in-memory sink;
 //! - [`receiver`] (feature `axum`): the axum adapter over the core;
+//! - `server` (feature `server`): an HTTP/1 server for the receiver with header and idle
+//!   timeouts and a connection cap that evicts idle connections first;
 //! - `subscription` (feature `subscription`): keeping a webhook alive with `protime-client`.
 //!
 //! The validated model is `protime-model` (re-exported as [`model`]); durable backends live in
@@ -15,6 +17,7 @@
 //! | feature | what it adds | default |
 //! |---|---|---|
 //! | `axum` | [`receiver`]: router, handler, extractor (axum 0.8, tokio) | off |
+//! | `server` | `server`: [`serve`](server::serve) with [`ServerLimits`](server::ServerLimits) (hyper, hyper-util; implies `axum`) | off |
 //! | `subscription` | `subscription`: [`Subscription`](subscription::Subscription) (protime-client, reqwest) | off |
 //! | `conformance` | `sink::conformance`: the test suite every sink backend runs (tokio) | off |
 
@@ -24,6 +27,8 @@ pub use protime_model as model;
 pub mod receive;
 #[cfg(feature = "axum")]
 pub mod receiver;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod signature;
 pub mod sink;
 #[cfg(feature = "subscription")]

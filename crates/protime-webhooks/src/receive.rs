@@ -97,6 +97,10 @@ pub enum Rejection {
     UnreadableBody,
     /// 401: the signature is missing or does not match.
     Unauthorized,
+    /// 503 with `Retry-After`: too many bodies are being read at once, or the bodies held
+    /// would exceed the budget of buffered bytes (the receiver sheds load instead of
+    /// queueing it without bound; Protime retries).
+    Overloaded,
 }
 
 impl Rejection {
@@ -108,6 +112,7 @@ impl Rejection {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnreadableBody => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -122,6 +127,7 @@ impl Rejection {
             Self::RequestTimeout => r#"{"error":"request body not received in time"}"#,
             Self::UnreadableBody => r#"{"error":"request body could not be read"}"#,
             Self::Unauthorized => r#"{"error":"unauthorized"}"#,
+            Self::Overloaded => r#"{"error":"overloaded: retry later"}"#,
         }
     }
 

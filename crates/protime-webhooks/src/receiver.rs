@@ -2,8 +2,10 @@
 //! [`VerifiedDelivery`] extractor for your own handlers. The adapter reads the body within
 //! the limit and the deadline; [`crate::receive::ReceiveCore`] does the rest.
 //!
-//! For every POST it enforces, in this order: a JSON content type (415), a body limit (413),
-//! a read deadline against slow senders (408), the HMAC signature over the raw body (401,
+//! For every POST it enforces, in this order: a JSON content type (415), a body limit (413,
+//! before reading when `Content-Length` says so), a cap on bodies read at once and a budget
+//! of buffered bytes (503 with `Retry-After`), a read deadline against slow senders (408),
+//! the HMAC signature over the raw body (401,
 //! with no detail that would help a forger), then validation. A valid change goes to the
 //! [`DeliverySink`]; an authentic but invalid delivery is, by default, stored as a dead
 //! letter and acknowledged, so Protime does not retry it until it disables the webhook. The
@@ -12,6 +14,7 @@
 //! delivery is never acknowledged), so that Protime retries.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -45,6 +48,17 @@ pub struct ReceiverConfig {
     pub invalid_delivery: InvalidDeliveryPolicy,
     /// See [`ContentTypePolicy`].
     pub content_type: ContentTypePolicy,
+    /// Most request bodies being read at once (every body is read before its signature can
+    /// be checked, so these are unauthenticated); more get 503 with `Retry-After`. Default
+    /// 128.
+    pub max_concurrent_body_reads: usize,
+    /// Most bytes of request bodies held at once, by every router built from this
+    /// configuration (clones share the count); a body that would go over gets 503 with
+    /// `Retry-After`. Bytes are counted as they arrive, and released when the delivery has
+    /// been answered. Default 16 MiB.
+    pub max_buffered_bytes: usize,
+    /// What is being read and held now.
+    budget: Arc<BodyBudget>,
 }
 
 impl Default for ReceiverConfig {
@@ -54,7 +68,65 @@ impl Default for ReceiverConfig {
             read_timeout: Duration::from_secs(10),
             invalid_delivery: InvalidDeliveryPolicy::default(),
             content_type: ContentTypePolicy::default(),
+            max_concurrent_body_reads: 128,
+            max_buffered_bytes: 16 * 1024 * 1024,
+            budget: Arc::default(),
         }
+    }
+}
+
+/// Bodies being read, and bytes held, now.
+#[derive(Debug, Default)]
+struct BodyBudget {
+    reads: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// One body's share of the budget: its read slot (until the body is read) and its bytes
+/// (until the delivery is answered).
+#[derive(Debug)]
+struct Reservation {
+    budget: Arc<BodyBudget>,
+    reading: bool,
+    bytes: usize,
+}
+
+impl Reservation {
+    fn start(config: &ReceiverConfig) -> Result<Self, Rejection> {
+        let budget = Arc::clone(&config.budget);
+        if budget.reads.fetch_add(1, Ordering::AcqRel) >= config.max_concurrent_body_reads {
+            budget.reads.fetch_sub(1, Ordering::AcqRel);
+            return Err(Rejection::Overloaded);
+        }
+        Ok(Self {
+            budget,
+            reading: true,
+            bytes: 0,
+        })
+    }
+
+    /// Counts `more` bytes as held, unless that goes over `limit`.
+    fn hold(&mut self, more: usize, limit: usize) -> Result<(), Rejection> {
+        let before = self.budget.bytes.fetch_add(more, Ordering::AcqRel);
+        if before.saturating_add(more) > limit {
+            self.budget.bytes.fetch_sub(more, Ordering::AcqRel);
+            return Err(Rejection::Overloaded);
+        }
+        self.bytes += more;
+        Ok(())
+    }
+
+    fn done_reading(&mut self) {
+        if std::mem::take(&mut self.reading) {
+            self.budget.reads.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.done_reading();
+        self.budget.bytes.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 
@@ -77,6 +149,17 @@ impl ReceiverConfig {
     /// Sets [`Self::content_type`].
     pub fn with_content_type(mut self, policy: ContentTypePolicy) -> Self {
         self.content_type = policy;
+        self
+    }
+    /// Sets [`Self::max_concurrent_body_reads`] (at least 1).
+    pub fn with_max_concurrent_body_reads(mut self, reads: usize) -> Self {
+        self.max_concurrent_body_reads = reads.max(1);
+        self
+    }
+    /// Sets [`Self::max_buffered_bytes`] (at least the body limit, so that one largest body
+    /// always fits).
+    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes.max(self.body_limit);
         self
     }
 }
@@ -121,7 +204,13 @@ pub struct VerifiedDelivery {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        self.answer().into_response()
+        let mut response = self.answer().into_response();
+        if self == Self::Overloaded {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -139,12 +228,13 @@ impl IntoResponse for Answer {
     }
 }
 
-/// Reads the whole body within the limit and the deadline.
+/// Reads the whole body within the limit, the deadline and the budget; the returned
+/// reservation holds the body's bytes in the budget until it is dropped.
 async fn read_body(
     body: Body,
     headers: &HeaderMap,
     config: &ReceiverConfig,
-) -> Result<Bytes, Rejection> {
+) -> Result<(Bytes, Reservation), Rejection> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -152,17 +242,33 @@ async fn read_body(
     if declared.is_some_and(|len| len > config.body_limit as u64) {
         return Err(Rejection::PayloadTooLarge);
     }
-    let limited = http_body_util::Limited::new(body, config.body_limit);
-    match tokio::time::timeout(config.read_timeout, limited.collect()).await {
+    let mut reservation = Reservation::start(config)?;
+    let mut limited = http_body_util::Limited::new(body, config.body_limit);
+    let mut collected = bytes::BytesMut::new();
+    let read = async {
+        while let Some(frame) = limited.frame().await {
+            let frame = frame.map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    Rejection::PayloadTooLarge
+                } else {
+                    tracing::debug!(%error, "webhook body could not be read");
+                    Rejection::UnreadableBody
+                }
+            })?;
+            if let Ok(data) = frame.into_data() {
+                reservation.hold(data.len(), config.max_buffered_bytes)?;
+                collected.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, Rejection>(())
+    };
+    match tokio::time::timeout(config.read_timeout, read).await {
         Err(_) => Err(Rejection::RequestTimeout),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(Rejection::PayloadTooLarge)
+        Ok(Err(rejection)) => Err(rejection),
+        Ok(Ok(())) => {
+            reservation.done_reading();
+            Ok((collected.freeze(), reservation))
         }
-        Ok(Err(error)) => {
-            tracing::debug!(%error, "webhook body could not be read");
-            Err(Rejection::UnreadableBody)
-        }
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
 
@@ -177,7 +283,7 @@ where
         let state = VerificationState::from_ref(state);
         let (parts, body) = request.into_parts();
         check_content_type(&parts.headers, state.config.content_type)?;
-        let raw_body = read_body(body, &parts.headers, &state.config).await?;
+        let (raw_body, _reservation) = read_body(body, &parts.headers, &state.config).await?;
         let verified = state
             .verifier
             .verify(&parts.headers, &raw_body)
@@ -200,11 +306,12 @@ async fn receive(State(state): State<ReceiverState>, request: Request) -> Respon
         return rejection.into_response();
     }
     match read_body(body, &parts.headers, &state.config).await {
-        Ok(body) => state
-            .core
-            .handle(&parts.headers, body)
-            .await
-            .into_response(),
+        Ok((body, reservation)) => {
+            let answer = state.core.handle(&parts.headers, body).await;
+            // The body's bytes count against the budget until it is answered.
+            drop(reservation);
+            answer.into_response()
+        }
         Err(rejection) => rejection.into_response(),
     }
 }

@@ -95,6 +95,8 @@ pub(crate) struct ServeArgs {
     /// Path the deliveries are POSTed to.
     #[arg(long, default_value = "/")]
     path: String,
+    #[command(flatten)]
+    limits: crate::limits::Limits,
     /// Serve `/healthz`, `/readyz` and `/metrics` on this address (keep it private); wins
     /// over the configuration's `admin`.
     #[arg(long, env = "PROTIME_ADMIN", value_name = "ADDR:PORT")]
@@ -290,11 +292,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let mut app = axum::Router::new();
+    let receiver_config = args.limits.receiver();
     for part in &running {
         let watch = Arc::clone(&part.lifecycle.watch);
         let receiver = crate::receive::receiver_app(
             &part.path,
             part.lifecycle.verifier.clone(),
+            // One budget of buffered bytes for every subscription on this port.
+            receiver_config.clone(),
             part.lifecycle.store.sink(),
         )?
         .layer(axum::middleware::from_fn(
@@ -339,6 +344,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     crate::signals::serve_until_stopped(
         listener,
         app,
+        args.limits.server(),
         stop,
         Duration::from_secs(args.drain_seconds),
     )
