@@ -87,6 +87,8 @@ pub(crate) enum Outcome {
     Success,
     /// The command ran, and its answer is "no" (invalid files, a demo mismatch): exit 1.
     Negative,
+    /// The command ran, but could not judge some of its inputs (unreadable files): exit 2.
+    Incomplete,
 }
 
 fn init_tracing(filter: &str, format: LogFormat) -> anyhow::Result<()> {
@@ -153,6 +155,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Negative) => ExitCode::FAILURE,
+        Ok(Outcome::Incomplete) => ExitCode::from(2),
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

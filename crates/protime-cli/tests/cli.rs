@@ -136,7 +136,7 @@ fn an_unreadable_file_is_a_clear_error() {
     protime()
         .args(["validate", "/nonexistent/delivery.json"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(
             predicate::str::contains("error: cannot read /nonexistent/delivery.json")
                 .and(no_panic()),
