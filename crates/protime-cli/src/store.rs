@@ -191,19 +191,14 @@ impl Store {
         })
     }
 
-    /// Whether the store can take writes now: an SQLite store that is open and whose file
-    /// is still there (a write into a deleted file would be lost), a PostgreSQL store whose
-    /// server answers.
+    /// Whether the store can take writes now: an SQLite store that is open and whose path
+    /// still names the file it writes to, writable (a write into a deleted or replaced file
+    /// would be lost), a PostgreSQL store whose server answers.
     pub(crate) async fn ready(&self) -> anyhow::Result<()> {
         match self {
             Self::Sqlite(store) => {
                 anyhow::ensure!(!store.is_closed(), "the store is closed");
-                anyhow::ensure!(
-                    store.path().exists(),
-                    "the store file {} is gone",
-                    store.path().display()
-                );
-                Ok(())
+                Ok(store.check_file()?)
             }
             Self::Postgres(store) => {
                 store.schema_version().await?;

@@ -49,6 +49,22 @@ pub enum StoreError {
     /// A value could not be serialized to JSON.
     #[error("JSON error: {0}")]
     Json(#[from] serde_json::Error),
+    /// The store's file was deleted, replaced by another file or made read-only while the
+    /// store was open: nothing is acknowledged any more (a commit would land in a file
+    /// nobody opens again). Restart on the intended file.
+    #[error("the store file {} is no longer usable: {what}; nothing more is acknowledged — restart the process on the intended file", path.display())]
+    FileGone {
+        /// The store's path.
+        path: std::path::PathBuf,
+        /// What happened to it.
+        what: String,
+    },
+    /// The store's file can only be read (permissions, a read-only mount).
+    #[error("the store file {} is read-only: a store must be writable (check its permissions and the mount)", path.display())]
+    ReadOnly {
+        /// The store's path.
+        path: std::path::PathBuf,
+    },
     /// The writer thread panicked (reported by [`crate::SqliteStore::close`]).
     #[error("the writer thread panicked")]
     WriterPanicked,

@@ -64,6 +64,7 @@
 
 mod apply;
 mod error;
+mod file_watch;
 mod read;
 mod schema;
 mod writer;
@@ -88,6 +89,7 @@ pub use error::StoreError;
 pub use read::{DeadLetter, StoreStats};
 
 use apply::Prepared;
+use file_watch::FileWatch;
 use writer::{Counters, Job, Outcome, Reply};
 
 /// Read connections kept open between reads.
@@ -110,6 +112,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     counters: Arc<Counters>,
+    /// The file the writer commits to (see `file_watch.rs`).
+    file: Arc<FileWatch>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -209,6 +213,11 @@ impl SqliteStore {
     pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let mut writer = Connection::open(&path)?;
+        // SQLite falls back to reading only when the file cannot be written; every
+        // delivery would then fail. Say so once, at start.
+        if writer.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly { path });
+        }
         configure_writer(&writer, durability)?;
         schema::migrate(&mut writer)?;
         // Fail now, not on the first read, if a read connection cannot be opened.
@@ -217,9 +226,11 @@ impl SqliteStore {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let writer_counters = Arc::clone(&counters);
+        let file = Arc::new(FileWatch::new(&path)?);
+        let writer_file = Arc::clone(&file);
         let handle = std::thread::Builder::new()
             .name("protime-sqlite-writer".into())
-            .spawn(move || writer::run_writer(writer, &receiver, &writer_counters))?;
+            .spawn(move || writer::run_writer(writer, &receiver, &writer_counters, &writer_file))?;
 
         Ok(Self {
             inner: Arc::new(Inner {
@@ -228,6 +239,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(handle)),
                 readers: Mutex::new(vec![reader]),
                 counters,
+                file,
             }),
         })
     }
@@ -235,6 +247,20 @@ impl SqliteStore {
     /// The file this store was opened on.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// `Ok` while the store's path still names the file it writes to and that file can be
+    /// written; [`StoreError::FileGone`] once it was deleted, replaced or made read-only
+    /// (every delivery is then refused, never acknowledged). For readiness checks.
+    ///
+    /// ```no_run
+    /// let store = protime_store_sqlite::SqliteStore::open("clockings.sqlite")?;
+    /// std::fs::remove_file("clockings.sqlite")?;
+    /// assert!(store.check_file().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        self.inner.file.check()
     }
 
     /// Whether [`Self::close`] was called (on any clone).

@@ -637,3 +637,56 @@ fn a_failing_record_gets_its_own_error_and_close_refuses_later_records() {
     // Reads keep working after close.
     assert_eq!(clone.change_log_len().unwrap(), 2);
 }
+
+#[test]
+fn a_store_file_deleted_while_open_acknowledges_nothing_more() {
+    let dir = TempDir::new("deleted");
+    let store = SqliteStore::open(dir.db()).unwrap();
+    assert_eq!(
+        outcome(&store, upsert_body(1, 1, "")),
+        ApplyOutcome::Applied
+    );
+    store.check_file().unwrap();
+
+    std::fs::remove_file(dir.db()).unwrap();
+    let refused = store.record_blocking(change(upsert_body(2, 1, "")));
+    assert!(
+        matches!(&refused, Err(StoreError::FileGone { what, .. }) if what.contains("deleted")),
+        "{refused:?}"
+    );
+    assert!(store.check_file().is_err());
+    // And it stays refused: the open file is not the one at the path any more.
+    assert!(
+        store
+            .record_blocking(change(upsert_body(3, 1, "")))
+            .is_err()
+    );
+    let sink_error = SinkError::from(
+        store
+            .record_blocking(change(upsert_body(4, 1, "")))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        sink_error.kind,
+        protime_webhooks::sink::SinkErrorKind::Unavailable
+    );
+}
+
+#[test]
+fn a_store_file_replaced_while_open_acknowledges_nothing_more() {
+    let dir = TempDir::new("replaced");
+    let store = SqliteStore::open(dir.db()).unwrap();
+    assert_eq!(
+        outcome(&store, upsert_body(1, 1, "")),
+        ApplyOutcome::Applied
+    );
+    // A restore from a backup: another file renamed over the store's path.
+    let other = dir.file("backup");
+    drop(SqliteStore::open(&other).unwrap());
+    std::fs::rename(&other, dir.db()).unwrap();
+    let refused = store.record_blocking(change(upsert_body(2, 1, "")));
+    assert!(
+        matches!(&refused, Err(StoreError::FileGone { what, .. }) if what.contains("replaced")),
+        "{refused:?}"
+    );
+}

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::StoreError;
 use crate::apply::{Applier, Prepared};
+use crate::file_watch::FileWatch;
 
 /// Most deliveries committed in one transaction when several jobs are queued; a single job
 /// (one `record_batch` call) is never split, whatever its size.
@@ -55,7 +56,12 @@ pub(crate) struct Counters {
 
 /// Group commit until every sender is gone, then return (closing the write connection,
 /// which checkpoints the WAL).
-pub(crate) fn run_writer(mut conn: Connection, jobs: &mpsc::Receiver<Job>, counters: &Counters) {
+pub(crate) fn run_writer(
+    mut conn: Connection,
+    jobs: &mpsc::Receiver<Job>,
+    counters: &Counters,
+    file: &FileWatch,
+) {
     while let Ok(first) = jobs.recv() {
         let mut count = first.deliveries.len();
         let mut group = vec![first];
@@ -69,7 +75,15 @@ pub(crate) fn run_writer(mut conn: Connection, jobs: &mpsc::Receiver<Job>, count
             }
         }
         let started = Instant::now();
-        match write_group(&mut conn, &group) {
+        // Checked before (no use committing into a file nobody will open) and after the
+        // commit (the file may go while it runs): only a commit into the file at the path
+        // is acknowledged.
+        let written = file
+            .check()
+            .map_err(Refused::File)
+            .and_then(|()| write_group(&mut conn, &group).map_err(Refused::Sqlite))
+            .and_then(|outcomes| file.check().map(|()| outcomes).map_err(Refused::File));
+        match written {
             Ok(outcomes) => {
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 counters
@@ -84,7 +98,7 @@ pub(crate) fn run_writer(mut conn: Connection, jobs: &mpsc::Receiver<Job>, count
                     job.reply.send(outcomes);
                 }
             }
-            Err(error) => {
+            Err(Refused::Sqlite(error)) => {
                 tracing::warn!(count, %error, "batch not committed; nothing of it is acknowledged");
                 let error = Arc::new(error);
                 for job in group {
@@ -96,9 +110,34 @@ pub(crate) fn run_writer(mut conn: Connection, jobs: &mpsc::Receiver<Job>, count
                     job.reply.send(outcomes);
                 }
             }
+            Err(Refused::File(error)) => {
+                tracing::error!(count, %error, "batch refused: the store file is not the one at its path");
+                for job in group {
+                    let outcomes = job
+                        .deliveries
+                        .iter()
+                        .map(|_| match &error {
+                            StoreError::FileGone { path, what } => Err(StoreError::FileGone {
+                                path: path.clone(),
+                                what: what.clone(),
+                            }),
+                            _ => Err(StoreError::Closed),
+                        })
+                        .collect();
+                    job.reply.send(outcomes);
+                }
+            }
         }
     }
     tracing::debug!("writer stopped: the store was closed or dropped");
+}
+
+/// Why a group was not acknowledged.
+enum Refused {
+    /// The transaction failed: nothing was stored.
+    Sqlite(rusqlite::Error),
+    /// The file at the store's path is not the one written to (see `file_watch.rs`).
+    File(StoreError),
 }
 
 /// Applies a group of jobs in one transaction. Each job first runs in one savepoint; only a
