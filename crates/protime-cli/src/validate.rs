@@ -9,7 +9,7 @@
 //! Exit codes: 0 when every input is valid; 1 when at least one is invalid and every one
 //! could be read; 2 when any input could not be read (or on a usage error, from clap).
 
-use std::fs::{File, FileType, Metadata};
+use std::fs::{FileType, Metadata};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -115,13 +115,21 @@ fn read_capped(reader: impl Read, cap: u64, size_hint: u64) -> Result<Vec<u8>, S
     Ok(bytes)
 }
 
-/// A regular file, checked before it is opened (so a FIFO, which would block `open`, is
-/// never opened) and again through the open handle (so a file swapped for something else in
-/// between is still refused before a single byte is read).
+/// A regular file, checked before it is opened (so a FIFO is never opened) and again
+/// through the open handle (so a file swapped for something else in between is still
+/// refused before a single byte is read). On Unix the open itself does not wait
+/// (`O_NONBLOCK`): a FIFO swapped in between the check and the open cannot block it.
 fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
     let before = std::fs::metadata(path).map_err(|error| error.to_string())?;
     check_metadata(&before, cap)?;
-    let file = File::open(path).map_err(|error| error.to_string())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|error| error.to_string())?;
     let after = file.metadata().map_err(|error| error.to_string())?;
     check_metadata(&after, cap)?;
     read_capped(file, cap, after.len())
