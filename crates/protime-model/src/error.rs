@@ -14,6 +14,22 @@ pub enum ErrorCode {
     /// The body is not syntactically valid JSON (rule R1).
     #[serde(rename = "json.syntax")]
     JsonSyntax,
+    /// The body is not valid UTF-8 — a stray byte, an overlong encoding such as `C0 AF`, an
+    /// encoded surrogate — wherever it is (rule R25).
+    #[serde(rename = "json.utf8")]
+    JsonUtf8,
+    /// A string or a key holds a `\u` escape of a lone UTF-16 surrogate, such as `"\ud800"`,
+    /// wherever it is, unknown fields included (rule R26).
+    #[serde(rename = "json.lone_surrogate")]
+    JsonLoneSurrogate,
+    /// Arrays and objects are nested deeper than the parser's limit, wherever it is
+    /// (rule R27).
+    #[serde(rename = "json.too_deep")]
+    JsonTooDeep,
+    /// An object holds the same key twice, at any level (rule R28). Readers disagree on which
+    /// value counts, so the body is refused.
+    #[serde(rename = "json.duplicate_key")]
+    JsonDuplicateKey,
     /// A value has the wrong JSON type (object, string, boolean, number, array).
     #[serde(rename = "json.type")]
     JsonType,
@@ -29,6 +45,10 @@ pub enum ErrorCode {
     /// A number that must be an integer has a fractional part.
     #[serde(rename = "number.not_integer")]
     NumberNotInteger,
+    /// An integer written with a fraction or an exponent (`9007199254740993.0`) lies beyond
+    /// ±9007199254740991, where a 64-bit float cannot hold every integer (rule R29).
+    #[serde(rename = "number.inexact")]
+    NumberInexact,
     /// A string that must not be empty is empty.
     #[serde(rename = "string.empty")]
     StringEmpty,
@@ -51,11 +71,16 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::JsonSyntax => "json.syntax",
+            Self::JsonUtf8 => "json.utf8",
+            Self::JsonLoneSurrogate => "json.lone_surrogate",
+            Self::JsonTooDeep => "json.too_deep",
+            Self::JsonDuplicateKey => "json.duplicate_key",
             Self::JsonType => "json.type",
             Self::FieldRequired => "field.required",
             Self::EnumUnknown => "enum.unknown",
             Self::NumberRange => "number.range",
             Self::NumberNotInteger => "number.not_integer",
+            Self::NumberInexact => "number.inexact",
             Self::StringEmpty => "string.empty",
             Self::DateFormat => "date.format",
             Self::KindMissingField => "kind.missing_field",

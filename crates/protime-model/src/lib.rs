@@ -38,6 +38,7 @@
 
 mod error;
 mod fast_path;
+mod lexical;
 mod model;
 pub mod ordering;
 mod parse;
@@ -53,4 +54,6 @@ pub use model::{
     MinuteOfDay, OutOfRange, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
 pub use ordering::{ApplyOutcome, InMemoryTracker, TrackedVersion, decide};
+#[doc(hidden)]
+pub use parse::{fast_path_accepts, parse_delivery_fast_path, parse_delivery_full_walk};
 pub use parse::{parse_change_value, parse_clocking, parse_delivery};

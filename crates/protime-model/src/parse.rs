@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Allowed, ErrorCode, ValidationError, ValidationErrors};
+use crate::lexical::{self, Lexical, Literal};
 use crate::model::{
     ActivityDefinitionId, ActivityDefinitionRef, ActivityLevel, ActivityLevelNumber,
     ActivityLevels, CalendarDate, ChangeType, ChangeVersion, Clocking, ClockingChange, ClockingId,
@@ -35,25 +36,119 @@ use crate::model::{
 /// assert!(errors.has_code(ErrorCode::KindMissingField));
 /// ```
 pub fn parse_delivery(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
-    if let Some(change) = crate::fast_path::parse(body) {
+    let text = utf8(body, "", "body")?;
+    if let Some(change) = crate::fast_path::parse(text) {
         return Ok(change);
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    full_walk(text)
+}
+
+/// [`parse_delivery`] without its fast path: the full walk alone, for the tests that check
+/// that both give the same verdict. Not part of the API.
+#[doc(hidden)]
+pub fn parse_delivery_full_walk(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
+    full_walk(utf8(body, "", "body")?)
+}
+
+/// What the fast path of [`parse_delivery`] makes of `body`: `Some` if it accepts it
+/// (`parse_delivery` then returns exactly this), `None` if it leaves the verdict to the full
+/// walk. For the tests that check that the fast path is taken. Not part of the API.
+#[doc(hidden)]
+pub fn parse_delivery_fast_path(body: &[u8]) -> Option<ClockingChange> {
+    crate::fast_path::parse(std::str::from_utf8(body).ok()?)
+}
+
+/// Whether the fast path of [`parse_delivery`] accepts `body` (see
+/// [`parse_delivery_fast_path`]). Not part of the API.
+#[doc(hidden)]
+pub fn fast_path_accepts(body: &[u8]) -> bool {
+    parse_delivery_fast_path(body).is_some()
+}
+
+/// The body as text, or a single `json.utf8` violation at `pointer` (rule R25). Checked
+/// before either path reads anything, so both see the same bytes.
+fn utf8<'a>(bytes: &'a [u8], pointer: &str, what: &str) -> Result<&'a str, ValidationErrors> {
+    std::str::from_utf8(bytes).map_err(|e| {
         ValidationErrors::single(ValidationError {
-            pointer: String::new(),
-            code: ErrorCode::JsonSyntax,
-            message: format!("body is not valid JSON: {e}"),
+            pointer: pointer.to_owned(),
+            code: ErrorCode::JsonUtf8,
+            message: format!(
+                "{what} is not valid UTF-8 (a stray byte, an overlong encoding or an encoded surrogate at byte {})",
+                e.valid_up_to()
+            ),
             value: None,
             allowed: None,
         })
-    })?;
-    parse_change_value(&value)
+    })
+}
+
+/// Reads one JSON text into a `Value`, or a single violation at `pointer`: `json.syntax`
+/// (R1), `json.lone_surrogate` (R26) or `json.too_deep` (R27).
+fn read_json(text: &str, pointer: &str, what: &str) -> Result<Value, ValidationErrors> {
+    serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        // serde_json's error kinds are not public; its messages are (and a unit test pins
+        // each one used here).
+        let (code, problem) = if message.starts_with("lone leading surrogate in hex escape")
+            || message.starts_with("unexpected end of hex escape")
+        {
+            (
+                ErrorCode::JsonLoneSurrogate,
+                "holds a lone UTF-16 surrogate escape",
+            )
+        } else if message.starts_with("recursion limit exceeded") {
+            (
+                ErrorCode::JsonTooDeep,
+                "nests arrays and objects deeper than 127 levels",
+            )
+        } else {
+            (ErrorCode::JsonSyntax, "is not valid JSON")
+        };
+        ValidationErrors::single(ValidationError {
+            pointer: pointer.to_owned(),
+            code,
+            message: format!("{what} {problem}: {message}"),
+            value: None,
+            allowed: None,
+        })
+    })
+}
+
+/// One `json.duplicate_key` violation per repeated key (rule R28), if there are any.
+fn refuse_duplicates(lexical: &Lexical<'_>) -> Result<(), ValidationErrors> {
+    let errors = lexical
+        .duplicates
+        .iter()
+        .map(|pointer| ValidationError {
+            pointer: pointer.clone(),
+            code: ErrorCode::JsonDuplicateKey,
+            message: format!(
+                "the key `{}` appears more than once in its object; readers disagree on which value counts",
+                pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~")
+            ),
+            value: None,
+            allowed: None,
+        })
+        .collect();
+    match ValidationErrors::new(errors) {
+        Some(errors) => Err(errors),
+        None => Ok(()),
+    }
+}
+
+/// The full walk over a body that is known to be UTF-8.
+fn full_walk(text: &str) -> Result<ClockingChange, ValidationErrors> {
+    let value = read_json(text, "", "body")?;
+    let lexical = lexical::scan(text, "");
+    refuse_duplicates(&lexical)?;
+    walk(&value, Some(&lexical))
 }
 
 /// Validates one clocking as the API lists it (an item of a list page, a get response): the
 /// rules of the `data` of an `InsertOrUpdate`, with error pointers relative to a change
 /// envelope (`/data/...`), as for deliveries. The same verdict as [`parse_delivery`] on
-/// `{"changeType":"InsertOrUpdate","data":<item>}`, with the same typed fast path.
+/// `{"changeType":"InsertOrUpdate","data":<item>}`, with the same typed fast path; the
+/// nesting limit (R27) counts the envelope that the item would sit in.
 ///
 /// ```
 /// use protime_model::parse_clocking;
@@ -64,20 +159,29 @@ pub fn parse_delivery(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
 /// assert!(errors.errors().iter().any(|e| e.pointer == "/data/person"));
 /// ```
 pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
-    if let Some(clocking) = crate::fast_path::parse_clocking(item) {
+    let text = utf8(item, "/data", "the clocking")?;
+    if let Some(clocking) = crate::fast_path::parse_clocking(text)
+        && lexical::max_depth(text) < MAX_DEPTH
+    {
         return Ok(clocking);
     }
-    let data: Value = serde_json::from_slice(item).map_err(|e| {
-        ValidationErrors::single(ValidationError {
+    let data = read_json(text, "/data", "the clocking")?;
+    let lexical = lexical::scan(text, "/data");
+    if lexical.max_depth >= MAX_DEPTH {
+        return Err(ValidationErrors::single(ValidationError {
             pointer: "/data".into(),
-            code: ErrorCode::JsonSyntax,
-            message: format!("the clocking is not valid JSON: {e}"),
+            code: ErrorCode::JsonTooDeep,
+            message: format!(
+                "the clocking nests arrays and objects {} levels deep; inside a change that is deeper than 127 levels",
+                lexical.max_depth
+            ),
             value: None,
             allowed: None,
-        })
-    })?;
+        }));
+    }
+    refuse_duplicates(&lexical)?;
     let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
-    match parse_change_value(&envelope)? {
+    match walk(&envelope, Some(&lexical))? {
         ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
         // The envelope above is always an InsertOrUpdate.
         ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
@@ -90,7 +194,15 @@ pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
     }
 }
 
+/// serde_json refuses a 128th level of nested arrays and objects (its recursion limit), so a
+/// delivery body nests at most 127 levels. A clocking item sits one level below its change.
+const MAX_DEPTH: usize = 127;
+
 /// Validates an already-parsed JSON value as one clocking change (see [`parse_delivery`]).
+///
+/// A `Value` no longer holds what its text said about duplicate keys (R28) or about the
+/// exact spelling of numbers (R29): a number read as a float counts as an integer when the
+/// float is one, within ±9007199254740991. Prefer [`parse_delivery`] on the bytes.
 ///
 /// ```
 /// use protime_model::parse_change_value;
@@ -99,7 +211,16 @@ pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
 /// assert!(parse_change_value(&value).unwrap().removes_clocking());
 /// ```
 pub fn parse_change_value(value: &Value) -> Result<ClockingChange, ValidationErrors> {
-    let mut walker = Walker::default();
+    walk(value, None)
+}
+
+/// The rules over a parsed value; `lexical`, when the text is at hand, gives the exact
+/// spelling of float-valued numbers.
+fn walk(value: &Value, lexical: Option<&Lexical<'_>>) -> Result<ClockingChange, ValidationErrors> {
+    let mut walker = Walker {
+        errors: Vec::new(),
+        lexical,
+    };
     let change = walker.change(value);
     match (change, ValidationErrors::new(walker.errors)) {
         (Some(change), None) => Ok(change),
@@ -119,14 +240,7 @@ pub fn parse_change_value(value: &Value) -> Result<ClockingChange, ValidationErr
 fn child(pointer: &str, token: &str) -> String {
     let mut out = String::with_capacity(pointer.len() + token.len() + 1);
     out.push_str(pointer);
-    out.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
+    lexical::push_token(&mut out, token);
     out
 }
 
@@ -162,12 +276,16 @@ const LEVEL_RANGE: IntRange = IntRange {
     max: ActivityLevelNumber::MAX as i64,
 };
 
-#[derive(Default)]
-struct Walker {
+struct Walker<'l, 'a> {
     errors: Vec<ValidationError>,
+    lexical: Option<&'l Lexical<'a>>,
 }
 
-impl Walker {
+/// The largest magnitude up to which every integer has an exact 64-bit float (2^53 − 1): an
+/// integer written with a fraction or an exponent must lie within it (R29).
+const EXACT_FLOAT_INTEGERS: i128 = (1 << 53) - 1;
+
+impl Walker<'_, '_> {
     fn error(
         &mut self,
         pointer: String,
@@ -241,44 +359,76 @@ impl Walker {
         }
     }
 
-    /// An integer (integer-valued floats such as `510.0` count, as in JSON Schema) in range.
+    /// An integer in range. The value counts, not the spelling, as in JSON Schema (R23:
+    /// `510.0` and `5.1e2` are 510), but exactly (R29): a number that serde_json reads as a
+    /// float is judged on its literal when the text is at hand, never on the rounded float,
+    /// and an integer written with a fraction or an exponent must lie within ±(2^53 − 1).
     fn integer(&mut self, value: &Value, pointer: String, range: IntRange) -> Option<i64> {
         let Value::Number(number) = value else {
             self.wrong_type(pointer, value, "integer");
             return None;
         };
-        let exact: i128 = if let Some(i) = number.as_i64() {
-            i128::from(i)
+        let allowed = Allowed::IntegerRange {
+            min: range.min,
+            max: range.max,
+        };
+        // How the number reads in the error messages: its literal when the text is at hand.
+        let shown =
+            |literal: Option<&str>| literal.map_or_else(|| number.to_string(), str::to_owned);
+        let (exact, float_spelled, literal) = if let Some(i) = number.as_i64() {
+            (i128::from(i), false, None)
         } else if let Some(u) = number.as_u64() {
-            i128::from(u)
+            (i128::from(u), false, None)
         } else {
-            let f = number.as_f64().unwrap_or(f64::NAN);
-            if !f.is_finite() || f.fract() != 0.0 {
+            let literal = self.lexical.and_then(|l| l.float_literal(&pointer));
+            let judged = match literal.and_then(lexical::read_literal) {
+                Some(Literal::Integer {
+                    value,
+                    float_spelled,
+                }) => Some((value, float_spelled)),
+                Some(Literal::Fraction) => None,
+                // No text (a `Value` given directly): the float is all there is.
+                None => {
+                    let f = number.as_f64().unwrap_or(f64::NAN);
+                    // Saturating cast: anything beyond i128 is out of every range anyway.
+                    (f.is_finite() && f.fract() == 0.0).then_some((f as i128, true))
+                }
+            };
+            let Some((exact, float_spelled)) = judged else {
                 self.error(
                     pointer,
                     ErrorCode::NumberNotInteger,
-                    "expected an integer, found a number with a fractional part",
+                    format!(
+                        "expected an integer, found {} with a fractional part",
+                        shown(literal)
+                    ),
                     Some(value),
-                    Some(Allowed::IntegerRange {
-                        min: range.min,
-                        max: range.max,
-                    }),
+                    Some(allowed),
                 );
                 return None;
-            }
-            // Saturating cast: anything beyond i128 is out of every range anyway.
-            f as i128
+            };
+            (exact, float_spelled, literal)
         };
         if exact < i128::from(range.min) || exact > i128::from(range.max) {
             self.error(
                 pointer,
                 ErrorCode::NumberRange,
-                format!("{number} is out of range"),
+                format!("{} is out of range", shown(literal)),
                 Some(value),
-                Some(Allowed::IntegerRange {
-                    min: range.min,
-                    max: range.max,
-                }),
+                Some(allowed),
+            );
+            return None;
+        }
+        if float_spelled && exact.abs() > EXACT_FLOAT_INTEGERS {
+            self.error(
+                pointer,
+                ErrorCode::NumberInexact,
+                format!(
+                    "{} is an integer written with a fraction or an exponent beyond ±9007199254740991, where a 64-bit float cannot hold every integer (readers may round it); write it without a fraction or exponent",
+                    shown(literal)
+                ),
+                Some(value),
+                Some(allowed),
             );
             return None;
         }
@@ -675,5 +825,369 @@ impl Walker {
             kind: kind?,
             status: status?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One verdict per input class, on both paths (docs/validation-rules.md, R23 and
+    //! R25–R29). `tests/tests/agreement.rs` generates many more.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const VALID: &str = r#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0A","id":7,"person":{"id":1,"externalReferences":{"@badge-number":"12"}},"date":"2026-01-15","timeOfDayInMinutes":480,"kind":"Activity","activityLevels":[{"level":1,"activityDefinition":{"id":"a1"}}]}}"#;
+
+    /// `VALID` with `from` replaced by `to` (exactly once).
+    fn body(from: &str, to: &str) -> Vec<u8> {
+        assert_eq!(VALID.matches(from).count(), 1, "{from}");
+        VALID.replacen(from, to, 1).into_bytes()
+    }
+
+    fn with_bytes(from: &str, to: &[u8]) -> Vec<u8> {
+        let (before, after) = VALID.split_once(from).unwrap();
+        [before.as_bytes(), to, after.as_bytes()].concat()
+    }
+
+    /// Both paths give the same verdict; returns it as (code, pointer) pairs, empty if valid.
+    fn verdict(body: &[u8]) -> Vec<(ErrorCode, String)> {
+        let full = parse_delivery_full_walk(body);
+        let fast = parse_delivery_fast_path(body);
+        if let Some(change) = &fast {
+            assert_eq!(
+                full.as_ref(),
+                Ok(change),
+                "the fast path accepted what the full walk did not"
+            );
+        }
+        assert_eq!(parse_delivery(body), full);
+        match full {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| (e.code, e.pointer)).collect(),
+        }
+    }
+
+    fn one(code: ErrorCode, pointer: &str) -> Vec<(ErrorCode, String)> {
+        vec![(code, pointer.to_owned())]
+    }
+
+    #[test]
+    fn the_base_body_takes_the_fast_path() {
+        assert!(fast_path_accepts(VALID.as_bytes()));
+        assert!(verdict(VALID.as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_refused_whole() {
+        let utf8 = one(ErrorCode::JsonUtf8, "");
+        for bad in [
+            &b"\xff"[..],
+            b"\x80",
+            b"\xc3",
+            b"\xc0\xaf",         // overlong '/'
+            b"\xe0\x80\xaf",     // overlong '/'
+            b"\xf0\x80\x80\xaf", // overlong '/'
+            b"\xc1\xbf",         // overlong DEL
+            b"\xed\xa0\x80",     // encoded surrogate U+D800
+            b"\xf4\x90\x80\x80", // beyond U+10FFFF
+        ] {
+            // in a known string, an unknown field's value and key, between tokens
+            let mut known = VALID.as_bytes().to_vec();
+            let at = VALID.find("\"0A\"").unwrap() + 2;
+            known.splice(at..at, bad.iter().copied());
+            assert_eq!(verdict(&known), utf8, "{known:?}");
+            let unknown = with_bytes("\"kind\"", &[b"\"x\":\"", bad, b"\",\"kind\""].concat());
+            assert_eq!(verdict(&unknown), utf8);
+            let key = with_bytes("\"kind\"", &[b"\"x", bad, b"\":1,\"kind\""].concat());
+            assert_eq!(verdict(&key), utf8);
+            let between = with_bytes("\"kind\"", &[bad, b" \"kind\""].concat());
+            assert_eq!(verdict(&between), utf8);
+        }
+        assert_eq!(
+            parse_clocking(b"{\"x\":\"\xc0\xaf\"}")
+                .unwrap_err()
+                .errors()[0]
+                .code,
+            ErrorCode::JsonUtf8
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_anywhere_are_refused() {
+        let lone = one(ErrorCode::JsonLoneSurrogate, "");
+        for escape in [
+            r"\ud800",
+            r"\udbff",
+            r"\udc00",
+            r"\udfff",
+            r"\udc00\ud800",
+            r"\ud800\u0041",
+            r"\ud800\n",
+            r"\ud800x",
+            r"\ud800\ud800",
+        ] {
+            for place in [
+                body("\"0A\"", &format!("\"0A{escape}\"")),
+                body("\"a1\"", &format!("\"{escape}\"")),
+                body("\"12\"", &format!("\"{escape}\"")),
+                body("\"kind\"", &format!("\"x\":\"{escape}\",\"kind\"")),
+                body(
+                    "\"kind\"",
+                    &format!("\"x\":{{\"y\":[\"{escape}\"]}},\"kind\""),
+                ),
+                body("\"kind\"", &format!("\"x{escape}\":1,\"kind\"")),
+                body(
+                    "\"changeType\"",
+                    &format!("\"x\":\"{escape}\",\"changeType\""),
+                ),
+            ] {
+                assert_eq!(verdict(&place), lone, "{}", String::from_utf8_lossy(&place));
+            }
+        }
+        // A well-formed pair is a character like any other.
+        assert!(verdict(&body("\"kind\"", r#""x":"\ud83d\ude00","kind""#)).is_empty());
+    }
+
+    #[test]
+    fn nesting_has_one_limit_on_both_paths() {
+        // The body is level 1, `data` level 2; `x` in data opens level 3.
+        let nested = |levels: usize, open: &str, close: &str| {
+            format!("{}{}", open.repeat(levels), close.repeat(levels))
+        };
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let close = if open == "[" {
+                close.to_owned()
+            } else {
+                format!("1{close}")
+            };
+            let close = close.as_str();
+            for (levels, ok) in [(125, true), (126, false), (127, false), (10_000, false)] {
+                let inner = if open == "[" {
+                    nested(levels, open, close)
+                } else {
+                    format!("{}1{}", open.repeat(levels), "}".repeat(levels))
+                };
+                let unknown = body("\"kind\"", &format!("\"x\":{inner},\"kind\""));
+                let expected = if ok {
+                    Vec::new()
+                } else {
+                    one(ErrorCode::JsonTooDeep, "")
+                };
+                assert_eq!(verdict(&unknown), expected, "{levels} in an unknown field");
+                // In a known field: still too deep first, else a type error.
+                let known = body("480", &inner);
+                let found = verdict(&known);
+                if ok {
+                    assert_eq!(found, one(ErrorCode::JsonType, "/data/timeOfDayInMinutes"));
+                } else {
+                    assert_eq!(found, expected, "{levels} in a known field");
+                }
+                // Inside the external references (level 4), one level deeper.
+                let references = body("\"12\"", &format!("\"12\",\"x\":{inner}"));
+                let found = verdict(&references);
+                if levels < 124 {
+                    assert_eq!(
+                        found,
+                        one(ErrorCode::JsonType, "/data/person/externalReferences/x")
+                    );
+                } else {
+                    assert_eq!(
+                        found,
+                        one(ErrorCode::JsonTooDeep, ""),
+                        "{levels} in references"
+                    );
+                }
+            }
+        }
+        // 127 levels in all is the deepest body there is.
+        let deepest = format!(
+            "{{\"changeType\":\"Delete\",\"data\":{{\"changeVersion\":\"1\",\"id\":1,\"x\":{}1{}}}}}",
+            "[".repeat(125),
+            "]".repeat(125)
+        );
+        assert!(verdict(deepest.as_bytes()).is_empty());
+        let deeper = deepest.replacen('[', "[[", 1).replacen(']', "]]", 1);
+        assert_eq!(verdict(deeper.as_bytes()), one(ErrorCode::JsonTooDeep, ""));
+    }
+
+    #[test]
+    fn a_clocking_item_counts_the_change_around_it() {
+        let item = |levels: usize| {
+            format!(
+                r#"{{"changeVersion":"0A","id":7,"person":{{"id":1}},"date":"2026-01-15","timeOfDayInMinutes":480,"kind":"InOut","x":{}1{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        for levels in [124, 125, 126, 127, 10_000] {
+            let text = item(levels);
+            let wrapped = format!(r#"{{"changeType":"InsertOrUpdate","data":{text}}}"#);
+            let as_item = parse_clocking(text.as_bytes())
+                .map(|_| ())
+                .map_err(|e| e.errors()[0].code);
+            let as_change = parse_delivery(wrapped.as_bytes())
+                .map(|_| ())
+                .map_err(|e| e.errors()[0].code);
+            assert_eq!(as_item, as_change, "{levels}");
+        }
+    }
+
+    #[test]
+    fn serde_json_messages_the_classification_relies_on() {
+        let message = |text: &str| serde_json::from_str::<Value>(text).unwrap_err().to_string();
+        assert!(message(r#""\ud800""#).starts_with("unexpected end of hex escape"));
+        assert!(message(r#""\udc00""#).starts_with("lone leading surrogate in hex escape"));
+        assert!(message(r#""\ud800\u0041""#).starts_with("lone leading surrogate in hex escape"));
+        assert!(message(&"[".repeat(128)).starts_with("recursion limit exceeded"));
+        assert!(
+            serde_json::from_str::<Value>(&format!("{}{}", "[".repeat(127), "]".repeat(127)))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn integer_fields_read_the_literal_exactly() {
+        let id = |literal: &str| verdict(&body("\"id\":7", &format!("\"id\":{literal}")));
+        let minute = |literal: &str| verdict(&body("480", literal));
+        let ok = Vec::new;
+        let at_id = |code| one(code, "/data/id");
+        let at_minute = |code| one(code, "/data/timeOfDayInMinutes");
+        // R23: the value counts, not the spelling.
+        assert_eq!(minute("480.0"), ok());
+        assert_eq!(minute("4.8e2"), ok());
+        assert_eq!(minute("48000e-2"), ok());
+        assert_eq!(minute("-0"), ok());
+        assert_eq!(minute("-0.0"), ok());
+        assert_eq!(id("1.0"), ok());
+        assert_eq!(id("9007199254740991.0"), ok());
+        // R29: exactly, never rounded.
+        assert_eq!(id("9007199254740993.0"), at_id(ErrorCode::NumberInexact));
+        assert_eq!(id("9007199254740992.0"), at_id(ErrorCode::NumberInexact));
+        assert_eq!(id("9.007199254740993e15"), at_id(ErrorCode::NumberInexact));
+        assert_eq!(id("9223372036854775807.0"), at_id(ErrorCode::NumberInexact));
+        assert_eq!(id("1.0000000000000001"), at_id(ErrorCode::NumberNotInteger));
+        assert_eq!(
+            minute("480.00000000000001"),
+            at_minute(ErrorCode::NumberNotInteger)
+        );
+        assert_eq!(id("1.5"), at_id(ErrorCode::NumberNotInteger));
+        assert_eq!(id("1e-400"), at_id(ErrorCode::NumberNotInteger));
+        // Integer literals beyond any range, and floats far out.
+        assert_eq!(id("9223372036854775807"), ok());
+        assert_eq!(id("9223372036854775808"), at_id(ErrorCode::NumberRange));
+        assert_eq!(id("18446744073709551616"), at_id(ErrorCode::NumberRange));
+        assert_eq!(id("9223372036854775808.0"), at_id(ErrorCode::NumberRange));
+        assert_eq!(id("1e300"), at_id(ErrorCode::NumberRange));
+        assert_eq!(id("-0"), at_id(ErrorCode::NumberRange));
+        assert_eq!(minute("1e300"), at_minute(ErrorCode::NumberRange));
+        assert_eq!(minute("-1e300"), at_minute(ErrorCode::NumberRange));
+        assert_eq!(id("1e400"), one(ErrorCode::JsonSyntax, ""));
+        // The rounded float is never what is applied.
+        let change = parse_delivery(&body("\"id\":7", "\"id\":9007199254740991.0")).unwrap();
+        assert_eq!(change.id().get(), 9_007_199_254_740_991);
+        // In an ignored field, a number is only a number.
+        assert!(verdict(&body("\"kind\"", "\"x\":1.0000000000000001,\"kind\"")).is_empty());
+    }
+
+    #[test]
+    fn a_value_given_directly_is_judged_on_its_float() {
+        let value = |id: Value| {
+            parse_change_value(&serde_json::json!({"changeType": "Delete", "data": {"changeVersion": "1", "id": id}}))
+                .map(|c| c.id().get())
+                .map_err(|e| e.errors()[0].code)
+        };
+        assert_eq!(value(serde_json::json!(1.0)), Ok(1));
+        assert_eq!(
+            value(serde_json::json!(9_007_199_254_740_991.0)),
+            Ok(9_007_199_254_740_991)
+        );
+        assert_eq!(
+            value(serde_json::json!(9_007_199_254_740_992.0)),
+            Err(ErrorCode::NumberInexact)
+        );
+        assert_eq!(
+            value(serde_json::json!(1.5)),
+            Err(ErrorCode::NumberNotInteger)
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_every_level() {
+        let cases = [
+            (
+                "\"changeType\":\"InsertOrUpdate\"",
+                "\"changeType\":\"Delete\",\"changeType\":\"InsertOrUpdate\"",
+                "/changeType",
+            ),
+            ("\"changeType\"", "\"x\":1,\"x\":1,\"changeType\"", "/x"),
+            ("\"id\":7", "\"id\":7,\"id\":7", "/data/id"),
+            ("\"id\":7", "\"id\":8,\"i\\u0064\":7", "/data/id"),
+            ("\"kind\"", "\"kind\":\"InOut\",\"kind\"", "/data/kind"),
+            ("\"kind\"", "\"a/b\":1,\"a/b\":2,\"kind\"", "/data/a~1b"),
+            ("{\"id\":1,", "{\"id\":1,\"id\":2,", "/data/person/id"),
+            (
+                "\"12\"",
+                "\"12\",\"@badge-number\":\"13\"",
+                "/data/person/externalReferences/@badge-number",
+            ),
+            (
+                "\"level\":1",
+                "\"level\":1,\"level\":1",
+                "/data/activityLevels/0/level",
+            ),
+            (
+                "{\"id\":\"a1\"}",
+                "{\"id\":\"a1\",\"id\":\"a2\"}",
+                "/data/activityLevels/0/activityDefinition/id",
+            ),
+            (
+                "\"kind\"",
+                "\"x\":[{\"y\":{\"z\":1,\"z\":2}}],\"kind\"",
+                "/data/x/0/y/z",
+            ),
+            ("\"kind\"", "\"x\":null,\"x\":null,\"kind\"", "/data/x"),
+            (
+                "\"kind\"",
+                "\"isOpen\":null,\"isOpen\":null,\"kind\"",
+                "/data/isOpen",
+            ),
+        ];
+        for (from, to, pointer) in cases {
+            assert_eq!(
+                verdict(&body(from, to)),
+                one(ErrorCode::JsonDuplicateKey, pointer),
+                "{to}"
+            );
+        }
+        // A Delete's ignored fields are still JSON: no repeated keys there either.
+        let delete =
+            br#"{"changeType":"Delete","data":{"changeVersion":"1","id":1,"junk":{"a":1,"a":1}}}"#;
+        assert_eq!(
+            verdict(delete),
+            one(ErrorCode::JsonDuplicateKey, "/data/junk/a")
+        );
+        // Every repeated key is reported once, and nothing else is.
+        let many = body(
+            "\"id\":7",
+            "\"id\":7,\"id\":0,\"id\":-1,\"date\":1,\"date\":2",
+        );
+        assert_eq!(
+            verdict(&many),
+            vec![
+                (ErrorCode::JsonDuplicateKey, "/data/id".to_owned()),
+                (ErrorCode::JsonDuplicateKey, "/data/date".to_owned())
+            ]
+        );
+        // Large objects switch the fast path's key set to hashing; still caught.
+        let keys: String = (0..40).map(|i| format!("\"k{i}\":1,")).collect();
+        assert_eq!(
+            verdict(&body("\"kind\"", &format!("{keys}\"k7\":2,\"kind\""))),
+            one(ErrorCode::JsonDuplicateKey, "/data/k7")
+        );
+        assert!(verdict(&body("\"kind\"", &format!("{keys}\"kind\""))).is_empty());
+        assert!(fast_path_accepts(&body(
+            "\"kind\"",
+            &format!("{keys}\"kind\"")
+        )));
     }
 }

@@ -152,9 +152,100 @@ impl Serialize for ClockingChange {
 
 impl<'de> Deserialize<'de> for ClockingChange {
     /// Deserializes through [`crate::parse_change_value`]: the same rules, with every
-    /// violation in the error message.
+    /// violation in the error message. A key given twice in one object is refused (R28), as
+    /// by [`crate::parse_delivery`]; the exact spelling of numbers (R29) is not seen here —
+    /// use `parse_delivery` on the bytes for that.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
+        let UniqueKeys(value) = UniqueKeys::deserialize(deserializer)?;
         crate::parse_change_value(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A `serde_json::Value` read from any serde format, refusing a key given twice in one object
+/// (a plain `Value` silently keeps the last one).
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error as _, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+
+        struct UniqueVisitor;
+        impl<'de> Visitor<'de> for UniqueVisitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Bool(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::from(v)))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Null))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<UniqueKeys, D::Error> {
+                UniqueKeys::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueKeys(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueKeys(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(A::Error::custom(format_args!(
+                            "json.duplicate_key: the key `{key}` appears more than once in one object"
+                        )));
+                    }
+                    let UniqueKeys(value) = map.next_value()?;
+                    object.insert(key, value);
+                }
+                Ok(UniqueKeys(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(UniqueVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn serde_users_get_duplicate_keys_refused_too() {
+        let ok = br#"{"changeType":"Delete","data":{"changeVersion":"1","id":5,"x":[{"a":1}]}}"#;
+        assert_eq!(
+            serde_json::from_slice::<ClockingChange>(ok)
+                .unwrap()
+                .id()
+                .get(),
+            5
+        );
+        let twice =
+            br#"{"changeType":"Delete","data":{"changeVersion":"1","id":5,"x":[{"a":1,"a":2}]}}"#;
+        let error = serde_json::from_slice::<ClockingChange>(twice).unwrap_err();
+        assert!(error.to_string().contains("json.duplicate_key"), "{error}");
     }
 }
