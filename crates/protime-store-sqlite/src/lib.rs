@@ -114,6 +114,8 @@ struct Inner {
     counters: Arc<Counters>,
     /// The file the writer commits to (see `file_watch.rs`).
     file: Arc<FileWatch>,
+    /// `PRAGMA synchronous` as the writer's connection reported it after configuration.
+    synchronous: &'static str,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -139,6 +141,17 @@ pub enum Durability {
     ProcessCrash,
 }
 
+/// The name of a `PRAGMA synchronous` value.
+fn synchronous_name(value: i64) -> &'static str {
+    match value {
+        0 => "OFF",
+        1 => "NORMAL",
+        2 => "FULL",
+        3 => "EXTRA",
+        _ => "unknown",
+    }
+}
+
 fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
     conn.busy_timeout(read::BUSY_TIMEOUT)?;
     let mode = enable_wal(conn)?;
@@ -154,6 +167,16 @@ fn configure_writer(conn: &Connection, durability: Durability) -> Result<(), Sto
         Durability::ProcessCrash => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
+    // Read back: a build or a VFS that ignores the setting must not pass for durable.
+    let applied: i64 = conn.pragma_query_value(None, "synchronous", |row| row.get(0))?;
+    if synchronous_name(applied) != synchronous {
+        return Err(StoreError::Unsupported {
+            what: format!(
+                "synchronous is {} after setting {synchronous}",
+                synchronous_name(applied)
+            ),
+        });
+    }
     // A sync writes whole pages of clockings per transaction: a 16 MiB page cache (instead
     // of 2 MiB) keeps the B-tree pages being filled in memory rather than spilling them to
     // the WAL mid-transaction, and checkpointing every 4,000 WAL pages (instead of 1,000)
@@ -226,6 +249,9 @@ impl SqliteStore {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let writer_counters = Arc::clone(&counters);
+        let synchronous = synchronous_name(
+            writer.pragma_query_value(None, "synchronous", |row| row.get(0))?,
+        );
         let file = Arc::new(FileWatch::new(&path)?);
         let writer_file = Arc::clone(&file);
         let handle = std::thread::Builder::new()
@@ -240,6 +266,7 @@ impl SqliteStore {
                 readers: Mutex::new(vec![reader]),
                 counters,
                 file,
+                synchronous,
             }),
         })
     }
@@ -261,6 +288,18 @@ impl SqliteStore {
     /// ```
     pub fn check_file(&self) -> Result<(), StoreError> {
         self.inner.file.check()
+    }
+
+    /// `PRAGMA synchronous` as SQLite reports it on the writer's connection: `FULL` for
+    /// [`Durability::PowerLoss`], `NORMAL` for [`Durability::ProcessCrash`].
+    ///
+    /// ```no_run
+    /// let store = protime_store_sqlite::SqliteStore::open("clockings.sqlite")?;
+    /// assert_eq!(store.synchronous(), "FULL");
+    /// # Ok::<(), protime_store_sqlite::StoreError>(())
+    /// ```
+    pub fn synchronous(&self) -> &'static str {
+        self.inner.synchronous
     }
 
     /// Whether [`Self::close`] was called (on any clone).

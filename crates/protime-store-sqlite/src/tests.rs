@@ -690,3 +690,14 @@ fn a_store_file_replaced_while_open_acknowledges_nothing_more() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn each_durability_is_read_back_from_sqlite() {
+    let dir = TempDir::new("synchronous");
+    let full = SqliteStore::open_with(dir.file("full"), Durability::PowerLoss).unwrap();
+    assert_eq!(full.synchronous(), "FULL");
+    let default = SqliteStore::open(dir.file("default")).unwrap();
+    assert_eq!(default.synchronous(), "FULL");
+    let normal = SqliteStore::open_with(dir.file("normal"), Durability::ProcessCrash).unwrap();
+    assert_eq!(normal.synchronous(), "NORMAL");
+}

@@ -13,8 +13,10 @@ use super::{
 
 /// A sink that keeps the current state in memory. Nothing survives a restart.
 ///
-/// By default it keeps the current clockings and counts, so its memory follows the number of
-/// clockings, not the number of deliveries. [`Self::recording`] also keeps every change and
+/// By default it keeps the current clockings, a version for every id ever seen (a deleted
+/// clocking leaves a tombstone, so that an older update arriving late is still recognised as
+/// stale) and counts: its memory follows the number of distinct ids, not the number of
+/// deliveries. [`Self::recording`] also keeps every change and
 /// dead letter in arrival order and the change feed, for tests (memory grows with every
 /// delivery).
 ///
