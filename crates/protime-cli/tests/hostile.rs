@@ -267,3 +267,45 @@ async fn a_read_only_store_is_refused_at_start_and_while_running() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_sent_one_byte_per_second_are_cut_off_within_the_default_10_s() {
+    let dir = temp_dir("slowloris");
+    let started = common::start(receive(&dir, &dir.join("store.sqlite"), 4096, &[]));
+    let address = started
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let begun = Instant::now();
+    let trickle = b"POST / HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut cut_off = None;
+    for byte in trickle {
+        if stream.write_all(&[*byte]).await.is_err() {
+            cut_off = Some(begun.elapsed());
+            break;
+        }
+        // A closed connection shows as a read of 0 bytes (or an error) within the second.
+        let mut buffer = [0_u8; 256];
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::io::AsyncReadExt::read(&mut stream, &mut buffer),
+        )
+        .await
+        {
+            Ok(Ok(0) | Err(_)) => {
+                cut_off = Some(begun.elapsed());
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    let cut_off = cut_off.expect("still open after the whole trickle");
+    assert!(
+        cut_off <= Duration::from_secs(11),
+        "cut off after {cut_off:?}"
+    );
+    drop(started);
+    let _ = std::fs::remove_dir_all(&dir);
+}
