@@ -8,13 +8,26 @@ Usage:
 Every file under ``<corpus>/valid/`` and ``<corpus>/invalid/`` is one webhook
 POST body. The directory is the expected verdict. For each file:
 
-1. the bytes are parsed as JSON (strict UTF-8, no BOM, no NaN/Infinity
-   literals, no lone surrogates: what serde_json rejects); a parse failure
-   means "invalid";
+1. the bytes are parsed as JSON as strictly as ``parse_delivery`` reads them
+   (strict UTF-8, no BOM, no NaN/Infinity literals, no lone surrogates, at
+   most 127 levels of nesting, no key twice in one object); a parse failure
+   means "invalid", and its class is named (``utf8``, ``syntax``,
+   ``lone_surrogate``, ``too_deep``, ``duplicate_key``): the schema never sees
+   such a body, because a JSON Schema cannot express these rules;
 2. the parsed value is validated with ``Draft202012Validator`` and its
    format checker (so ``format: date`` is enforced);
 3. the Python verdict is compared with the directory label and, when
    ``--rust-verdicts`` is given, with Rust's verdict.
+
+Two groups of rules (docs/validation-rules.md, "What a JSON Schema cannot
+express") are checked by class, never silently:
+
+- files of rules R25-R28 (``STRICT_PARSE_RULES``) must be refused by the
+  strict parse with their rule's class;
+- files of rule R29 (``RUST_ONLY_RULES``: integers judged on the exact
+  literal, which a schema sees only as a 64-bit float) must be ACCEPTED by the
+  schema and refused by Rust: they show what the schema cannot see, and count
+  as agreeing. One that the schema refuses is a failure (it shows nothing).
 
 The Rust verdict file is a JSON object mapping a path relative to the corpus
 directory (with ``/``) to a boolean, true meaning Rust accepted the body:
@@ -47,48 +60,85 @@ except ImportError:  # pragma: no cover - environment problem
 
 MIN_FILES = 40
 LABELS = ("valid", "invalid")
+# serde_json's recursion limit: the body's object is level 1 (docs: R27).
+MAX_DEPTH = 127
+
+# Rules about the JSON text itself, with the class of the strict parse that
+# must refuse their files.
+STRICT_PARSE_RULES = {
+    "R25": "utf8",
+    "R26": "lone_surrogate",
+    "R27": "too_deep",
+    "R28": "duplicate_key",
+}
+# Rules only Rust can check: the schema accepts their files, Rust refuses them.
+RUST_ONLY_RULES = {
+    "R29": "integers judged on the exact literal; a schema sees a rounded 64-bit float",
+}
 
 
 class ParseError(Exception):
-    """The body is not JSON as serde_json understands it."""
+    """The body is not JSON as parse_delivery reads it; ``kind`` names the class."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
 
 
 def _reject_constant(name: str) -> Any:
     # json.loads accepts NaN, Infinity and -Infinity by default; JSON does not.
-    raise ParseError(f"non-JSON literal {name}")
+    raise ParseError("syntax", f"non-JSON literal {name}")
 
 
-def _check_strings(value: Any) -> None:
-    """Reject lone surrogates (e.g. "\\ud800"), which serde_json refuses."""
-    stack = [value]
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads silently keeps the last of repeated keys; parse_delivery refuses them.
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ParseError("duplicate_key", f"key {key!r} appears more than once in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _check_value(value: Any) -> None:
+    """Reject lone surrogates (e.g. "\\ud800") and nesting deeper than MAX_DEPTH."""
+    stack = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise ParseError(f"lone surrogate in string: {exc.reason}") from None
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+                raise ParseError("lone_surrogate", f"lone surrogate in string: {exc.reason}") from None
+        elif isinstance(item, (dict, list)):
+            if depth + 1 > MAX_DEPTH:
+                raise ParseError("too_deep", f"arrays and objects nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                stack.extend((key, depth + 1) for key in item.keys())
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
 
 
 def parse_body(raw: bytes) -> Any:
-    """Parse one delivery body roughly the way serde_json::from_slice does."""
+    """Parse one delivery body the way parse_delivery reads it, or raise ParseError."""
     try:
         text = raw.decode("utf-8")  # strict; a BOM survives and is rejected below
     except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8: {exc}") from None
+        raise ParseError("utf8", f"not UTF-8: {exc}") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"JSON syntax: {exc}") from None
+        raise ParseError("syntax", f"JSON syntax: {exc}") from None
     except RecursionError:
-        raise ParseError("JSON nesting too deep") from None
-    _check_strings(value)
+        raise ParseError("too_deep", "JSON nesting too deep for Python's parser") from None
+    _check_value(value)
     return value
+
+
+def rule_of(key: str) -> str:
+    """The rule id a corpus file name starts with (``invalid/R28-x.json`` -> ``R28``)."""
+    return key.rsplit("/", 1)[-1].split("-", 1)[0]
 
 
 def verdict_word(accepted: bool | None) -> str:
@@ -151,19 +201,37 @@ def main(argv: list[str] | None = None) -> int:
 
     files = collect_files(args.corpus)
     passed = failed = 0
+    by_parse: dict[str, int] = {}
+    rust_only: dict[str, int] = {}
 
     for key, path, expected in files:
+        rule = rule_of(key)
+        parse_class = None
         try:
             body = parse_body(path.read_bytes())
         except ParseError as exc:
-            python_ok, message = False, str(exc)
+            python_ok, message, parse_class = False, str(exc), exc.kind
+            by_parse[parse_class] = by_parse.get(parse_class, 0) + 1
         else:
             error = best_match(validator.iter_errors(body))
             python_ok = error is None
             message = "-" if error is None else f"{error.json_path}: {error.message}"
 
         rust_ok = None if rust is None else rust.get(key)
-        agrees = python_ok == expected and (rust is None or rust_ok == python_ok)
+        problem = None
+        if not expected and rule in STRICT_PARSE_RULES and parse_class != STRICT_PARSE_RULES[rule]:
+            problem = f"rule {rule} must be refused by the strict parse as {STRICT_PARSE_RULES[rule]}"
+        elif not expected and rule in RUST_ONLY_RULES:
+            # The schema accepts what it cannot see; Rust refuses it.
+            if not python_ok:
+                problem = f"rule {rule} is Rust-only, but the schema refuses this file too (it shows nothing)"
+            elif rust is not None and rust_ok is not False:
+                problem = f"rule {rule}: Rust must refuse this file"
+            else:
+                rust_only[rule] = rust_only.get(rule, 0) + 1
+                passed += 1
+                continue
+        agrees = problem is None and python_ok == expected and (rust is None or rust_ok == python_ok)
         if agrees:
             passed += 1
             continue
@@ -172,7 +240,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"FAIL {key}: python={verdict_word(python_ok)} expected={verdict_word(expected)} "
             f"rust={rust_word} first-error={one_line(message)}"
+            + (f" ({problem})" if problem else "")
         )
+
+    if by_parse:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(by_parse.items()))
+        print(f"refused by the strict parse, never shown to the schema (a JSON Schema cannot express these): {counts}")
+    if rust_only:
+        counts = ", ".join(f"{rule} {n} ({RUST_ONLY_RULES[rule]})" for rule, n in sorted(rust_only.items()))
+        print(f"accepted by the schema and refused by Rust alone, as documented: {counts}")
 
     if rust is not None:
         known = {key for key, _, _ in files}
