@@ -236,7 +236,7 @@ impl JsonSchema for Clocking {
         );
         json_schema!({
             "type": "object",
-            "description": "A clocking. reason (and isOpen) only for kind Reason, activityLevels only for kind Activity. Unknown fields are allowed; null on an optional field means absent.",
+            "description": "A clocking. reason (and isOpen) only for kind Reason, activityLevels only for kind Activity. Unknown fields are allowed; null on an optional field means absent. Integer fields are judged on their exact literal, keys never repeat, and nesting stays within the body's limit (docs/validation-rules.md, R27-R29): a JSON Schema cannot express these.",
             "required": ["changeVersion", "id", "person", "date", "timeOfDayInMinutes", "kind"],
             "properties": {
                 "changeVersion": generator.subschema_for::<ChangeVersion>(),
@@ -269,7 +269,7 @@ impl JsonSchema for ClockingChange {
         let clocking = generator.subschema_for::<Clocking>();
         json_schema!({
             "type": "object",
-            "description": "One webhook delivery (or delta item) for the clockings collection.",
+            "description": "One webhook delivery (or delta item) for the clockings collection. Rules a JSON Schema cannot express, which parse_delivery also enforces (docs/validation-rules.md, R25-R29): the body is UTF-8, holds no lone surrogate escape, nests arrays and objects at most 127 levels deep, and repeats no key in any object; an integer field is judged on its exact literal, so a fraction a 64-bit float loses still counts as a fraction, and an integer written with a fraction or an exponent must lie within -9007199254740991..=9007199254740991.",
             "required": ["changeType", "data"],
             "properties": {
                 "changeType": { "enum": ChangeType::NAMES },
