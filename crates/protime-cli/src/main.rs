@@ -14,14 +14,17 @@
 
 mod admin;
 mod api;
+mod capture;
 mod changes;
 mod demo;
+mod doctor;
 mod keyfile;
 mod limits;
 mod receive;
 mod sandbox;
 mod schema;
 mod serve;
+mod signature_settings;
 mod signals;
 mod store;
 mod validate;
@@ -70,6 +73,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Write the JSON Schemas of deliveries and clockings.
     Schema(schema::SchemaArgs),
+    /// Diagnose an integration (e.g. find the signature scheme of captured deliveries).
+    #[command(subcommand)]
+    Doctor(doctor::DoctorCommand),
 }
 
 /// Formats of the log lines.
@@ -129,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Changes(args) => changes::run(args).await,
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Doctor(command) => doctor::run(command),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use protime_store_sqlite::Durability;
 use protime_webhooks::receiver::{ReceiverConfig, router};
-use protime_webhooks::signature::{SignatureEncoding, SignatureScheme, Verifier, WebhookKey};
+use protime_webhooks::signature::{Verifier, WebhookKey};
 use protime_webhooks::{DeliverySink, InMemorySink};
 
 use crate::Outcome;
@@ -67,12 +67,13 @@ pub(crate) struct ReceiveArgs {
     path: String,
     #[command(flatten)]
     limits: crate::limits::Limits,
-    /// Header carrying the signature (Protime does not document it).
-    #[arg(long, default_value = "x-protime-signature")]
-    signature_header: String,
-    /// Encoding of the signature.
-    #[arg(long, value_enum, default_value_t = Encoding::Hex)]
-    signature_encoding: Encoding,
+    #[command(flatten)]
+    signature: crate::signature_settings::SignatureFlags,
+    /// Write every request (method, path, headers, raw body) into this directory, one file
+    /// each (mode 600, at most 1,000), for `protime doctor signature`. For diagnosis: the
+    /// files hold personal data.
+    #[arg(long, value_name = "DIR")]
+    capture: Option<std::path::PathBuf>,
     /// What an acknowledged delivery survives, SQLite only: `power-loss` (the default) syncs
     /// every commit to disk (`synchronous=FULL`), `process-crash` is faster but may lose the
     /// last commits on power loss (`synchronous=NORMAL`). PostgreSQL always commits with
@@ -90,15 +91,6 @@ pub(crate) enum DurabilityArg {
     ProcessCrash,
 }
 
-/// Signature encodings selectable on the command line.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub(crate) enum Encoding {
-    /// Hexadecimal.
-    Hex,
-    /// Standard base64.
-    Base64,
-}
-
 impl ReceiveArgs {
     /// Whether `--quiet` was given.
     pub(crate) fn quiet(&self) -> bool {
@@ -107,16 +99,7 @@ impl ReceiveArgs {
 }
 
 pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
-    let header = args
-        .signature_header
-        .parse()
-        .with_context(|| format!("invalid --signature-header {:?}", args.signature_header))?;
-    let scheme = SignatureScheme::default()
-        .with_header(header)
-        .with_encoding(match args.signature_encoding {
-            Encoding::Hex => SignatureEncoding::Hex,
-            Encoding::Base64 => SignatureEncoding::Base64,
-        });
+    let scheme = args.signature.scheme()?;
     let keys = args
         .keys
         .iter()
@@ -170,7 +153,12 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let app = receiver_app(&args.path, verifier.clone(), args.limits.receiver(), sink)?;
+    let mut config = args.limits.receiver();
+    if let Some(dir) = &args.capture {
+        config = config.with_observer(crate::capture::observer(dir)?);
+        eprintln!("capturing every request into {}", dir.display());
+    }
+    let app = receiver_app(&args.path, verifier.clone(), config, sink)?;
     let address = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await

@@ -34,6 +34,10 @@ pub(crate) struct SandboxArgs {
     /// Validity of new webhooks, in seconds.
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     webhook_validity: u64,
+    /// How deliveries are signed (a stand-in for the scheme Protime really uses, e.g. to try
+    /// `protime doctor signature`).
+    #[command(flatten)]
+    signature: crate::signature_settings::SignatureFlags,
 }
 
 pub(crate) fn config(args: &SandboxArgs) -> anyhow::Result<SandboxConfig> {
@@ -58,6 +62,7 @@ pub(crate) fn config(args: &SandboxArgs) -> anyhow::Result<SandboxConfig> {
         reorder: args.reorder.then(ReorderConfig::default),
         webhook_validity: Duration::from_secs(args.webhook_validity),
         generate_every: (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate)),
+        signature_scheme: args.signature.scheme()?,
         ..SandboxConfig::default()
     })
 }

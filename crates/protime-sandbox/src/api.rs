@@ -458,7 +458,15 @@ async fn create_webhook(
         status: WebhookStatus::Enabled,
         valid_until: now + validity,
     };
-    let secret = base64::engine::general_purpose::STANDARD.encode(random_bytes(32));
+    // A key the configured scheme can decode: base64 text (also usable as UTF-8 bytes), or
+    // hexadecimal when the scheme decodes keys from hex.
+    let bytes = random_bytes(32);
+    let secret = match sandbox.shared.config.signature_scheme.key_encoding {
+        protime_webhooks::signature::KeyEncoding::Hex => {
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        }
+        _ => base64::engine::general_purpose::STANDARD.encode(bytes),
+    };
     let key = protime_webhooks::WebhookKey::new(secret.clone())
         .map_err(|e| ApiError::internal(format!("key generation failed: {e}")))?;
     sandbox.lock().add_webhook(WebhookEntry {

@@ -245,7 +245,7 @@ impl SandboxConfig {
         if self.generate_every.is_some_and(|d| d.is_zero()) {
             return fail("generate_every must be positive (or None)");
         }
-        let probe = protime_webhooks::WebhookKey::new("cHJvYmUta2V5")
+        let probe = protime_webhooks::WebhookKey::new("00112233445566778899aabbccddeeff")
             .map_err(|e| Error::Config(format!("signature_scheme: {e}")))?;
         if let Err(e) =
             protime_webhooks::signature::sign(&self.signature_scheme, &probe, b"{}", Some(0))

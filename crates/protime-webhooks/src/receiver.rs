@@ -59,6 +59,30 @@ pub struct ReceiverConfig {
     pub max_buffered_bytes: usize,
     /// What is being read and held now.
     budget: Arc<BodyBudget>,
+    /// Sees every request whose body was read (see [`Self::with_observer`]).
+    observer: Option<RequestObserver>,
+}
+
+/// Sees each request the [`router`] has read — method, URI, headers and the raw body,
+/// before the signature is checked — e.g. to capture deliveries for diagnosis (`protime
+/// receive --capture DIR`). It runs on the request's task: keep it short.
+#[derive(Clone)]
+pub struct RequestObserver(Arc<ObserveFn>);
+
+/// What a [`RequestObserver`] calls.
+type ObserveFn = dyn Fn(&axum::http::request::Parts, &Bytes) + Send + Sync;
+
+impl RequestObserver {
+    /// Wraps `observe`.
+    pub fn new(observe: impl Fn(&axum::http::request::Parts, &Bytes) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(observe))
+    }
+}
+
+impl std::fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
 }
 
 impl Default for ReceiverConfig {
@@ -71,6 +95,7 @@ impl Default for ReceiverConfig {
             max_concurrent_body_reads: 128,
             max_buffered_bytes: 16 * 1024 * 1024,
             budget: Arc::default(),
+            observer: None,
         }
     }
 }
@@ -149,6 +174,19 @@ impl ReceiverConfig {
     /// Sets [`Self::content_type`].
     pub fn with_content_type(mut self, policy: ContentTypePolicy) -> Self {
         self.content_type = policy;
+        self
+    }
+    /// Shows every request whose body was read to `observer`, before the signature check.
+    ///
+    /// ```
+    /// use protime_webhooks::receiver::{ReceiverConfig, RequestObserver};
+    /// let config = ReceiverConfig::default().with_observer(RequestObserver::new(|parts, body| {
+    ///     eprintln!("{} {} ({} bytes)", parts.method, parts.uri, body.len());
+    /// }));
+    /// # let _ = config;
+    /// ```
+    pub fn with_observer(mut self, observer: RequestObserver) -> Self {
+        self.observer = Some(observer);
         self
     }
     /// Sets [`Self::max_concurrent_body_reads`] (at least 1).
@@ -307,6 +345,9 @@ async fn receive(State(state): State<ReceiverState>, request: Request) -> Respon
     }
     match read_body(body, &parts.headers, &state.config).await {
         Ok((body, reservation)) => {
+            if let Some(observer) = &state.config.observer {
+                (observer.0)(&parts, &body);
+            }
             let answer = state.core.handle(&parts.headers, body).await;
             // The body's bytes count against the budget until it is answered.
             drop(reservation);

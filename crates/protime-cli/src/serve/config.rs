@@ -8,7 +8,10 @@ use anyhow::Context as _;
 use chrono::NaiveDate;
 use protime_client::{ClockingsFilter, ProtimeClient};
 
+use protime_webhooks::signature::SignatureScheme;
+
 use super::ServeArgs;
+use crate::signature_settings::SignatureSettings;
 use crate::store::StoreLocation;
 
 /// The configuration file.
@@ -49,6 +52,8 @@ struct SubscriptionConfig {
     check_seconds: Option<u64>,
     #[serde(default)]
     allow_insecure_destinations: bool,
+    /// The signature scheme (defaults: the `--signature-*` flags' defaults).
+    signature: Option<SignatureSettings>,
 }
 
 /// A day in the configuration: a TOML date (`from = 2026-01-01`) or a string
@@ -91,6 +96,8 @@ pub(super) struct Plan {
     pub(super) lead_time: Duration,
     pub(super) check: Duration,
     pub(super) forced_interval: Duration,
+    /// How deliveries are signed.
+    pub(super) scheme: SignatureScheme,
 }
 
 impl Plan {
@@ -176,6 +183,12 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
                 .max(1),
         ),
         forced_interval: Duration::from_secs(defaults.forced_renewal_interval_seconds),
+        scheme: match &config.signature {
+            Some(settings) => settings
+                .scheme()
+                .with_context(|| format!("subscription {}: signature", config.name))?,
+            None => defaults.signature.scheme()?,
+        },
     }
     .checked()
 }
@@ -256,6 +269,7 @@ pub(super) fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<Confi
             lead_time: Duration::from_secs(args.lead_time_seconds),
             check: Duration::from_secs(args.check_seconds.max(1)),
             forced_interval: Duration::from_secs(args.forced_renewal_interval_seconds),
+            scheme: args.signature.scheme()?,
         };
         return Ok((vec![plan.checked()?], None));
     };

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
-use protime_webhooks::signature::{SignatureScheme, Verifier};
+use protime_webhooks::signature::Verifier;
 
 use config::{Plan, plans};
 use lifecycle::{Lifecycle, Ownership, SignatureWatch};
@@ -97,6 +97,13 @@ pub(crate) struct ServeArgs {
     path: String,
     #[command(flatten)]
     limits: crate::limits::Limits,
+    #[command(flatten)]
+    signature: crate::signature_settings::SignatureFlags,
+    /// Write every request (method, path, headers, raw body) into this directory, one file
+    /// each (mode 600, at most 1,000), for `protime doctor signature`. For diagnosis: the
+    /// files hold personal data.
+    #[arg(long, value_name = "DIR")]
+    capture: Option<PathBuf>,
     /// Serve `/healthz`, `/readyz` and `/metrics` on this address (keep it private); wins
     /// over the configuration's `admin`.
     #[arg(long, env = "PROTIME_ADMIN", value_name = "ADDR:PORT")]
@@ -202,7 +209,7 @@ async fn start(
             (home, Ownership::Exclusive(owner))
         }
     };
-    let verifier = Verifier::without_keys(SignatureScheme::default())?;
+    let verifier = Verifier::without_keys(plan.scheme.clone())?;
     for key in home
         .keys()
         .await
@@ -292,7 +299,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let mut app = axum::Router::new();
-    let receiver_config = args.limits.receiver();
+    let mut receiver_config = args.limits.receiver();
+    if let Some(dir) = &args.capture {
+        receiver_config = receiver_config.with_observer(crate::capture::observer(dir)?);
+        eprintln!("capturing every request into {}", dir.display());
+    }
     for part in &running {
         let watch = Arc::clone(&part.lifecycle.watch);
         let receiver = crate::receive::receiver_app(

@@ -68,6 +68,9 @@ impl WebhookKey {
                 .decode(self.secret.expose_secret().as_bytes())
                 .map(SecretBytes)
                 .map_err(|_| KeyError::InvalidBase64),
+            KeyEncoding::Hex => hex::decode(self.secret.expose_secret().as_bytes())
+                .map(SecretBytes)
+                .map_err(|_| KeyError::InvalidHex),
         }
     }
 }
@@ -115,6 +118,10 @@ pub enum KeyError {
         "webhook key is not valid standard base64, as the signature scheme's key encoding requires"
     )]
     InvalidBase64,
+    /// The scheme decodes keys from hexadecimal ([`KeyEncoding::Hex`]) and this key is not
+    /// valid hexadecimal.
+    #[error("webhook key is not valid hexadecimal, as the signature scheme's key encoding requires")]
+    InvalidHex,
     /// A [`Verifier`] was built without any key.
     #[error("a signature verifier needs at least one webhook key")]
     NoKeys,

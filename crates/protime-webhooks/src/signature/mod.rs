@@ -10,10 +10,10 @@
 //! | part | default | alternatives |
 //! |---|---|---|
 //! | header | `x-protime-signature` ([`SignatureScheme::DEFAULT_HEADER`]) | any header name |
-//! | value encoding | lower-case hex (upper case accepted on input) | standard base64, padded or not |
-//! | prefix | none | e.g. `sha256=` |
-//! | key bytes | the key's UTF-8 bytes | the key decoded from standard base64 |
-//! | signed content | the raw body bytes | `"{timestamp}.{body}"` with a timestamp header and a tolerance |
+//! | value encoding | lower-case hex (upper case accepted on input) | standard or URL-safe base64, padded or not |
+//! | prefix | none | e.g. `sha256=`, `v1,` (then several signatures are separated by spaces) |
+//! | key bytes | the key's UTF-8 bytes | the key decoded from standard base64, or from hex |
+//! | signed content | the raw body bytes | `"{timestamp}.{body}"` with a timestamp header and a tolerance; `"{id}.{timestamp}.{body}"` (Standard Webhooks) |
 //! | algorithm | HMAC-SHA256 (fixed) | — |
 //!
 //! Confirm these settings against a real sandbox delivery before relying on them.
@@ -63,6 +63,12 @@ const MAC_LEN: usize = 32;
 /// Most signatures accepted in one header value; more is treated as malformed, which bounds the
 /// work an unauthenticated request can cause.
 const MAX_SIGNATURES: usize = 16;
+
+/// URL-safe base64 alphabet; decoding accepts the value with or without `=` padding.
+const BASE64_URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Standard base64 alphabet; decoding accepts the value with or without `=` padding.
 const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(

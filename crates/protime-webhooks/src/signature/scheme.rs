@@ -12,6 +12,9 @@ pub enum SignatureEncoding {
     /// Standard base64 alphabet (`+`, `/`). Padded when signing; padding optional when
     /// verifying.
     Base64,
+    /// URL-safe base64 alphabet (`-`, `_`). Unpadded when signing; padding optional when
+    /// verifying.
+    Base64Url,
 }
 
 /// How the webhook key string becomes the HMAC key bytes.
@@ -22,6 +25,8 @@ pub enum KeyEncoding {
     Utf8,
     /// The key string decoded from standard base64 (padding optional).
     Base64,
+    /// The key string decoded from hexadecimal (either case).
+    Hex,
 }
 
 /// What the HMAC is computed over.
@@ -40,6 +45,43 @@ pub enum SignedContent {
         /// Largest accepted difference between the timestamp and the verifier's clock.
         tolerance: Duration,
     },
+    /// `"{id}.{timestamp}.{body}"` (Standard Webhooks style), where `id` is the value of
+    /// `id_header` (visible ASCII, as sent) and `timestamp` that of `timestamp_header`, with
+    /// the same tolerance as [`Self::TimestampAndBody`].
+    IdTimestampAndBody {
+        /// Header carrying the message id.
+        id_header: HeaderName,
+        /// Header carrying the timestamp.
+        timestamp_header: HeaderName,
+        /// Largest accepted difference between the timestamp and the verifier's clock.
+        tolerance: Duration,
+    },
+}
+
+impl SignedContent {
+    /// The timestamp header and tolerance, when the content signs a timestamp.
+    pub(super) fn timestamp(&self) -> Option<(&HeaderName, Duration)> {
+        match self {
+            Self::Body => None,
+            Self::TimestampAndBody {
+                timestamp_header,
+                tolerance,
+            }
+            | Self::IdTimestampAndBody {
+                timestamp_header,
+                tolerance,
+                ..
+            } => Some((timestamp_header, *tolerance)),
+        }
+    }
+
+    /// The id header, when the content signs a message id.
+    pub(super) fn id_header(&self) -> Option<&HeaderName> {
+        match self {
+            Self::IdTimestampAndBody { id_header, .. } => Some(id_header),
+            _ => None,
+        }
+    }
 }
 
 /// Everything Protime does not document about its signatures, as configuration.
@@ -48,9 +90,10 @@ pub enum SignedContent {
 /// `x-protime-signature` header, keyed with the key's UTF-8 bytes.
 ///
 /// The header may carry several signatures separated by `,` (a sender rotating its keys sends
-/// one per key); whitespace around each is ignored and a delivery is accepted when **any** of
-/// them matches **any** of the verifier's keys. With a [`prefix`](Self::prefix), every one of
-/// them must start with it (`sha256=aa…,sha256=bb…`). Every signature must be well-formed
+/// one per key) — or by spaces when the prefix itself contains a `,` (Standard Webhooks:
+/// `v1,aa… v1,bb…`); whitespace around each is ignored and a delivery is accepted when
+/// **any** of them matches **any** of the verifier's keys. With a [`prefix`](Self::prefix),
+/// every one of them must start with it (`sha256=aa…,sha256=bb…`). Every signature must be well-formed
 /// (decodable, 32 bytes): one malformed signature rejects the whole header.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SignatureScheme {
@@ -58,8 +101,8 @@ pub struct SignatureScheme {
     pub header: HeaderName,
     /// Encoding of each signature.
     pub encoding: SignatureEncoding,
-    /// Text each signature starts with, compared case-sensitively (e.g. `sha256=`). It must be
-    /// visible ASCII without `,` or surrounding spaces.
+    /// Text each signature starts with, compared case-sensitively (e.g. `sha256=`, `v1,`). It
+    /// must be visible ASCII (no spaces); with a `,` in it, signatures are separated by spaces.
     pub prefix: Option<String>,
     /// How the key string becomes HMAC key bytes.
     pub key_encoding: KeyEncoding,
@@ -133,22 +176,34 @@ impl SignatureScheme {
     pub(super) fn check(&self) -> Result<(), KeyError> {
         if let Some(prefix) = &self.prefix {
             let visible = prefix.bytes().all(|b| b.is_ascii_graphic());
-            if !visible || prefix.contains(',') {
+            if !visible || prefix.is_empty() {
                 return Err(KeyError::InvalidScheme {
-                    reason: "the prefix must be visible ASCII without `,` or spaces",
+                    reason: "the prefix must be visible ASCII without spaces",
                 });
             }
         }
-        if let SignedContent::TimestampAndBody {
-            timestamp_header, ..
-        } = &self.content
+        if let Some((timestamp_header, _)) = self.content.timestamp()
             && *timestamp_header == self.header
         {
             return Err(KeyError::InvalidScheme {
                 reason: "the timestamp header must differ from the signature header",
             });
         }
+        if let Some(id_header) = self.content.id_header()
+            && (*id_header == self.header
+                || self.content.timestamp().is_some_and(|(t, _)| t == id_header))
+        {
+            return Err(KeyError::InvalidScheme {
+                reason: "the id header must differ from the signature and timestamp headers",
+            });
+        }
         Ok(())
+    }
+
+    /// Whether several signatures in the header are separated by spaces (a prefix with a
+    /// `,`) rather than by commas.
+    pub(super) fn separated_by_spaces(&self) -> bool {
+        self.prefix.as_deref().is_some_and(|p| p.contains(','))
     }
 }
 

@@ -38,20 +38,29 @@ pub(super) fn signature_headers(
     let mac = keyed_mac(scheme, key)?;
     let mut headers = HeaderMap::new();
     let timestamp_text = timestamp.to_string();
-    let signed_timestamp = match &scheme.content {
-        SignedContent::Body => None,
-        SignedContent::TimestampAndBody {
-            timestamp_header, ..
-        } => {
-            let value = HeaderValue::from_str(&timestamp_text).map_err(invalid)?;
-            headers.insert(timestamp_header.clone(), value);
-            Some(timestamp_text.as_str())
-        }
-    };
-    let tag = feed(mac, signed_timestamp, body).finalize().into_bytes();
+    // A message id derived from the body: the same delivery retried keeps its id.
+    let digest: String = hex::encode(Sha256::digest(body)).chars().take(24).collect();
+    let id_text = format!("msg_{digest}");
+    let mut parts: Vec<&str> = Vec::with_capacity(2);
+    if let Some(id_header) = scheme.content.id_header() {
+        headers.insert(
+            id_header.clone(),
+            HeaderValue::from_str(&id_text).map_err(invalid)?,
+        );
+        parts.push(&id_text);
+    }
+    if let Some((timestamp_header, _)) = scheme.content.timestamp() {
+        headers.insert(
+            timestamp_header.clone(),
+            HeaderValue::from_str(&timestamp_text).map_err(invalid)?,
+        );
+        parts.push(&timestamp_text);
+    }
+    let tag = feed(mac, &parts, body).finalize().into_bytes();
     let encoded = match scheme.encoding {
         SignatureEncoding::Hex => hex::encode(tag),
         SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag),
+        SignatureEncoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag),
     };
     let value = format!("{}{encoded}", scheme.prefix.as_deref().unwrap_or(""));
     headers.insert(

@@ -37,16 +37,25 @@ fn header(value: &str) -> HeaderMap {
 
 fn all_schemes() -> Vec<SignatureScheme> {
     let mut schemes = Vec::new();
-    for encoding in [SignatureEncoding::Hex, SignatureEncoding::Base64] {
-        for prefix in [None, Some("sha256=")] {
+    for encoding in [
+        SignatureEncoding::Hex,
+        SignatureEncoding::Base64,
+        SignatureEncoding::Base64Url,
+    ] {
+        for prefix in [None, Some("sha256="), Some("v1,")] {
             for content in [
                 SignedContent::Body,
                 SignedContent::TimestampAndBody {
                     timestamp_header: TIMESTAMP_HEADER,
                     tolerance: Duration::from_secs(300),
                 },
+                SignedContent::IdTimestampAndBody {
+                    id_header: HeaderName::from_static("webhook-id"),
+                    timestamp_header: TIMESTAMP_HEADER,
+                    tolerance: Duration::from_secs(300),
+                },
             ] {
-                for key_encoding in [KeyEncoding::Utf8, KeyEncoding::Base64] {
+                for key_encoding in [KeyEncoding::Utf8, KeyEncoding::Base64, KeyEncoding::Hex] {
                     schemes.push(SignatureScheme {
                         header: SignatureScheme::DEFAULT_HEADER,
                         encoding,
@@ -61,8 +70,8 @@ fn all_schemes() -> Vec<SignatureScheme> {
     schemes
 }
 
-/// A key that is valid under both key encodings (base64 of 16 bytes).
-const BOTH_ENCODINGS_KEY: &str = "c3VwZXItc2VjcmV0LWtleQ==";
+/// A key that is valid under every key encoding (UTF-8, base64 and hex).
+const BOTH_ENCODINGS_KEY: &str = "00112233445566778899aabbccddeeff";
 
 #[test]
 fn default_scheme_is_documented_one() {
@@ -77,7 +86,7 @@ fn default_scheme_is_documented_one() {
 #[test]
 fn valid_signature_for_every_encoding_prefix_content_and_key_encoding() {
     let schemes = all_schemes();
-    assert_eq!(schemes.len(), 16);
+    assert_eq!(schemes.len(), 81);
     for scheme in schemes {
         let headers = signed(&scheme, BOTH_ENCODINGS_KEY, BODY);
         let v = verifier(scheme.clone(), &[BOTH_ENCODINGS_KEY]);
@@ -286,11 +295,16 @@ fn invalid_base64_key_is_rejected_when_the_verifier_is_built() {
 
 #[test]
 fn invalid_scheme_is_rejected() {
-    let comma = SignatureScheme::default().with_prefix("a,b");
+    let empty = SignatureScheme::default().with_prefix("");
     let space = SignatureScheme::default().with_prefix("sha256 =");
     let same = SignatureScheme::default()
         .with_timestamp(SignatureScheme::DEFAULT_HEADER, Duration::from_secs(1));
-    for scheme in [comma, space, same] {
+    let same_id = SignatureScheme::default().with_content(SignedContent::IdTimestampAndBody {
+        id_header: TIMESTAMP_HEADER,
+        timestamp_header: TIMESTAMP_HEADER,
+        tolerance: Duration::from_secs(1),
+    });
+    for scheme in [empty, space, same, same_id] {
         assert!(matches!(
             Verifier::new(scheme.clone(), [key(SECRET)]),
             Err(KeyError::InvalidScheme { .. })
@@ -774,4 +788,50 @@ fn python_vectors_sign_and_verify() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn standard_webhooks_style_signatures_are_separated_by_spaces() {
+    let scheme = SignatureScheme::default()
+        .with_encoding(SignatureEncoding::Base64)
+        .with_prefix("v1,")
+        .with_content(SignedContent::IdTimestampAndBody {
+            id_header: HeaderName::from_static("webhook-id"),
+            timestamp_header: HeaderName::from_static("webhook-timestamp"),
+            tolerance: Duration::from_secs(300),
+        });
+    let mut headers = signed(&scheme, SECRET, BODY);
+    let genuine = headers[&scheme.header].to_str().unwrap().to_owned();
+    // An old key's signature first, then the current one: `v1,aa… v1,bb…`.
+    let other = signed(&scheme, "an-old-key", BODY)[&scheme.header]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    headers.insert(
+        scheme.header.clone(),
+        HeaderValue::from_str(&format!("{other} {genuine}")).unwrap(),
+    );
+    let v = verifier(scheme.clone(), &[SECRET]);
+    assert!(v.verify(&headers, BODY).is_ok());
+    // The id is signed: another id fails.
+    headers.insert("webhook-id", HeaderValue::from_static("msg_other"));
+    assert_eq!(v.verify(&headers, BODY), Err(SignatureError::Mismatch));
+    headers.remove("webhook-id");
+    assert!(matches!(
+        v.verify(&headers, BODY),
+        Err(SignatureError::MissingHeader { .. })
+    ));
+}
+
+#[test]
+fn hex_keys_are_decoded_and_invalid_ones_refused() {
+    let scheme = SignatureScheme::default().with_key_encoding(KeyEncoding::Hex);
+    assert!(matches!(
+        Verifier::new(scheme.clone(), [key("not-hex")]),
+        Err(KeyError::InvalidHex)
+    ));
+    let raw = signed(&SignatureScheme::default(), "00ff", BODY);
+    let decoded = signed(&scheme, "00ff", BODY);
+    assert_ne!(raw, decoded);
+    assert!(verifier(scheme, &["00FF"]).verify(&decoded, BODY).is_ok());
 }

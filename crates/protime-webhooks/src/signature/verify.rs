@@ -41,10 +41,11 @@ pub(super) fn keyed_mac(
     HmacSha256::new_from_slice(&bytes.0).map_err(|_| KeyError::Empty)
 }
 
-/// Feeds the signed content into a keyed MAC: the body, or `"{timestamp}.{body}"`.
-pub(super) fn feed(mut mac: HmacSha256, timestamp: Option<&str>, body: &[u8]) -> HmacSha256 {
-    if let Some(timestamp) = timestamp {
-        mac.update(timestamp.as_bytes());
+/// Feeds the signed content into a keyed MAC: each of `parts` followed by `.` (none, the
+/// timestamp, or the id and the timestamp), then the body.
+pub(super) fn feed(mut mac: HmacSha256, parts: &[&str], body: &[u8]) -> HmacSha256 {
+    for part in parts {
+        mac.update(part.as_bytes());
         mac.update(b".");
     }
     mac.update(body);
@@ -232,21 +233,21 @@ impl Verifier {
     fn verify_inner(&self, headers: &HeaderMap, body: &[u8]) -> Result<VerifiedBy, SignatureError> {
         let scheme = &*self.scheme;
         let signatures = decode_signatures(scheme, headers)?;
-        let timestamp = match &scheme.content {
-            SignedContent::Body => None,
-            SignedContent::TimestampAndBody {
-                timestamp_header,
-                tolerance,
-            } => Some(check_timestamp(
+        let mut parts = Vec::with_capacity(2);
+        if let Some(id_header) = scheme.content.id_header() {
+            parts.push(message_id(headers, id_header)?);
+        }
+        if let Some((timestamp_header, tolerance)) = scheme.content.timestamp() {
+            parts.push(check_timestamp(
                 headers,
                 timestamp_header,
-                *tolerance,
+                tolerance,
                 self.clock.now_unix_seconds(),
-            )?),
-        };
+            )?);
+        }
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         for entry in keys.iter() {
-            let mac = feed(entry.mac.clone(), timestamp, body);
+            let mac = feed(entry.mac.clone(), &parts, body);
             for signature in &signatures {
                 // `verify_slice` compares in constant time.
                 if mac.clone().verify_slice(signature).is_ok() {
@@ -302,7 +303,12 @@ fn decode_signatures(
         .map_err(|_| malformed("the value is not visible ASCII"))?;
 
     let mut signatures = Vec::new();
-    for part in value.split(',') {
+    let separator: &[char] = if scheme.separated_by_spaces() {
+        &[' ', '\t']
+    } else {
+        &[',']
+    };
+    for part in value.split(separator) {
         let part = part.trim_matches([' ', '\t']);
         if part.is_empty() {
             continue;
@@ -323,6 +329,9 @@ fn decode_signatures(
             SignatureEncoding::Base64 => BASE64_LENIENT
                 .decode(encoded)
                 .map_err(|_| malformed("a signature is not valid standard base64"))?,
+            SignatureEncoding::Base64Url => BASE64_URL_LENIENT
+                .decode(encoded)
+                .map_err(|_| malformed("a signature is not valid URL-safe base64"))?,
         };
         if decoded.len() != MAC_LEN {
             return Err(SignatureError::WrongLength {
@@ -340,6 +349,24 @@ fn decode_signatures(
 
 /// The timestamp header's value (as sent, for the MAC input) after checking it is decimal Unix
 /// seconds within `tolerance` of `now`.
+/// The message id of a Standard Webhooks style delivery: one header, visible ASCII.
+fn message_id<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<&'h str, SignatureError> {
+    let malformed = || SignatureError::MalformedHeader {
+        header: name.as_str().to_owned(),
+        reason: "the message id must occur once and be visible ASCII",
+    };
+    let value = single_header(headers, name)
+        .map_err(|()| malformed())?
+        .ok_or_else(|| SignatureError::MissingHeader {
+            header: name.as_str().to_owned(),
+        })?;
+    let text = value.to_str().map_err(|_| malformed())?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(malformed());
+    }
+    Ok(text)
+}
+
 fn check_timestamp<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
