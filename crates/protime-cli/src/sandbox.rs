@@ -7,11 +7,15 @@ use protime_sandbox::{ReorderConfig, Sandbox, SandboxConfig};
 
 use crate::Outcome;
 
+/// A User-Agent the client accepts, printed for the next commands.
+const SANDBOX_USER_AGENT: &str = "MyIntegration/1.0 (sandbox)";
+
 /// Arguments of `protime sandbox`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SandboxArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8080)]
+    /// Port on 127.0.0.1 (0 picks a free one). Not 8080, which `protime receive` and
+    /// `protime serve` use by default.
+    #[arg(long, default_value_t = 8090)]
     port: u16,
     /// Changes per second made by the activity generator (0: none; use the API instead).
     #[arg(long, default_value_t = 1.0)]
@@ -75,12 +79,34 @@ pub(crate) async fn run(args: SandboxArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     let client = running.client_credentials();
+    let settings = [
+        ("PROTIME_BASE_URL", running.base_url()),
+        ("PROTIME_TOKEN_URL", running.token_url()),
+        ("PROTIME_CLIENT_ID", client.client_id.clone()),
+        ("PROTIME_CLIENT_SECRET", client.client_secret.clone()),
+        ("PROTIME_USER_AGENT", SANDBOX_USER_AGENT.to_owned()),
+    ];
     println!("Protime sandbox on {}", running.base_url());
-    println!("  PROTIME_BASE_URL={}", running.base_url());
-    println!("  PROTIME_TOKEN_URL={}", running.token_url());
-    println!("  PROTIME_CLIENT_ID={}", client.client_id);
-    println!("  PROTIME_CLIENT_SECRET={}", client.client_secret);
+    for (name, value) in &settings {
+        println!("  {name}={value}");
+    }
     println!("  (sandbox credentials; webhooks may use http:// destinations here)");
+    println!("In a shell:");
+    let exports: Vec<String> = settings
+        .iter()
+        .map(|(name, value)| format!("{name}='{value}'"))
+        .collect();
+    println!("  export {}", exports.join(" "));
+    let config = running.sandbox().config();
+    let first = config.start_date;
+    let last = first + chrono::Days::new(u64::from(config.days.saturating_sub(1)));
+    let people = running.sandbox().person_ids();
+    println!(
+        "Data: {} people (ids {}..{}), clockings dated {first}..{last}: e.g. `protime sync --from {first} --to {last} …`",
+        people.len(),
+        people.iter().min().copied().unwrap_or_default(),
+        people.iter().max().copied().unwrap_or_default(),
+    );
     println!("Ctrl-C stops it.");
     tokio::signal::ctrl_c()
         .await

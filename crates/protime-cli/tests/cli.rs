@@ -286,7 +286,11 @@ impl BackgroundSandbox {
                 break;
             }
         }
-        assert_eq!(env.len(), 4, "the sandbox prints its connection settings");
+        assert_eq!(env.len(), 5, "the sandbox prints its connection settings");
+        assert!(
+            env.iter().any(|(name, _)| name == "PROTIME_USER_AGENT"),
+            "and a User-Agent the client accepts"
+        );
         Self { child, env }
     }
 
