@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use protime_client::ExposeSecret as _;
 use protime_client::{
-    ClientSecret, ClockingsFilter, Error, ProtimeClient, RetryPolicy, WebhookFilter,
+    ClientSecret, ClockingsFilter, DeltaFilter, Error, ExternalReference, IfChanged, ProtimeClient,
+    RetryPolicy, WebhookFilter,
 };
 use protime_raw::types::CollectionName;
 use protime_webhooks::subscription::{Subscription, SubscriptionState};
@@ -426,7 +427,10 @@ async fn delta_initial_load_then_changes_then_410() {
         .mount(&server)
         .await;
     let client = client(&server);
-    let snapshot = client.delta_initial_load(&filter).await.unwrap();
+    let snapshot = client
+        .delta_initial_load(&DeltaFilter::since(filter.from()).until(filter.to()))
+        .await
+        .unwrap();
     assert_eq!(snapshot.clockings.len(), 1);
     let changes = client.delta(&snapshot.token).await.unwrap();
     assert_eq!(changes.changes.len(), 2);
@@ -573,4 +577,387 @@ async fn the_lifecycle_replaces_a_webhook_that_expires_mid_stream() {
 
     // The new webhook is reported Disabled (e.g. retries exhausted): detected.
     assert!(subscription.needs_reinitialization().await.unwrap());
+}
+
+// -- Client fidelity: external references, the delta filter, the webhook list filter,
+// -- api-version, conditional GET ---------------------------------------------------------
+
+const BADGE: &str = "(people,@badge-number)";
+
+fn badge() -> [ExternalReference; 1] {
+    [ExternalReference::new("people", "@badge-number")]
+}
+
+fn clocking_with_badge(id: i64) -> serde_json::Value {
+    let mut value = clocking(id);
+    value["person"]["externalReferences"] = json!({"@badge-number": format!("B{id}")});
+    value
+}
+
+/// A delta start inside the allowed range whatever the day the test runs.
+fn recent_start() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive() - chrono::TimeDelta::days(1)
+}
+
+#[tokio::test]
+async fn list_pages_ask_for_external_references_also_where_next_link_omits_them() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let filter = january();
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("filter", filter.expression()))
+        .and(query_param("externalReferences", BADGE))
+        .and(wiremock::matchers::query_param_is_missing(
+            "continuationToken",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking_with_badge(1)],
+            // This nextLink does not repeat externalReferences: the client adds them.
+            "nextLink": format!("{API}/clockings?filter=date ge '2026-01-01'&continuationToken=c1")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("continuationToken", "c1"))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"value": [clocking_with_badge(2)]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let references = badge();
+    let clockings: Vec<_> = client
+        .clockings_with_references(&filter, &references)
+        .collect()
+        .await;
+    let badges: Vec<_> = clockings
+        .into_iter()
+        .map(|c| c.unwrap().person.external_references.unwrap()["@badge-number"].clone())
+        .collect();
+    assert_eq!(badges, vec!["B1", "B2"]);
+}
+
+#[tokio::test]
+async fn get_asks_for_external_references_and_refuses_an_unwritable_one() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings/7")))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(clocking_with_badge(7)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let clocking = client
+        .get_clocking_with_references(7, &badge())
+        .await
+        .unwrap();
+    assert_eq!(
+        clocking.person.external_references.unwrap()["@badge-number"],
+        "B7"
+    );
+    let refused = client
+        .get_clocking_with_references(7, &[ExternalReference::new("people", "a)(b")])
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::InvalidFilter(_)), "{refused}");
+}
+
+#[tokio::test]
+async fn delta_asks_for_external_references_on_the_load_its_pages_and_every_change() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let filter = DeltaFilter::since(recent_start());
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("filter", filter.expression()))
+        .and(query_param("delta", ""))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking_with_badge(1)],
+            "nextLink": format!("{API}/clockings?continuationToken=c1&deltaToken=d0")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("continuationToken", "c1"))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking_with_badge(2)],
+            "deltaLink": format!("{API}/delta/clockings?deltaToken=d1")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/delta/clockings")))
+        .and(query_param("deltaToken", "d1"))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"changeType": "InsertOrUpdate", "data": clocking_with_badge(3)}],
+            "deltaLink": format!("{API}/delta/clockings?deltaToken=d2")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/delta/clockings")))
+        .and(query_param("deltaToken", "d2"))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [], "deltaLink": format!("{API}/delta/clockings?deltaToken=d3")
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let snapshot = client
+        .delta_initial_load_with_references(&filter, &badge())
+        .await
+        .unwrap();
+    assert_eq!(snapshot.clockings.len(), 2);
+    assert!(
+        snapshot
+            .clockings
+            .iter()
+            .all(|c| c.person.external_references.is_some()),
+        "baseline rows carry the references"
+    );
+    let changes = client.delta(&snapshot.token).await.unwrap();
+    assert_eq!(changes.changes.len(), 1);
+    let again = client.delta(&changes.next).await.unwrap();
+    assert!(again.changes.is_empty());
+}
+
+#[tokio::test]
+async fn a_delta_start_before_the_floor_is_refused_before_anything_is_sent() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let today = chrono::Utc::now().date_naive();
+    let too_early = DeltaFilter::earliest_start(today) - chrono::TimeDelta::days(1);
+    let error = client
+        .delta_initial_load(&DeltaFilter::since(too_early))
+        .await
+        .unwrap_err();
+    match &error {
+        Error::DeltaStartOutOfRange {
+            start,
+            earliest,
+            latest,
+            ..
+        } => {
+            assert_eq!(*start, too_early);
+            assert_eq!(*earliest, DeltaFilter::earliest_start(today));
+            assert_eq!(*latest, today);
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(
+        error.to_string().contains(
+            "https://documentation.myprotime.eu/protimeapi/reference/collections/clockings/delta/"
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_webhook_list_filters_by_collection_name_with_the_documented_spelling() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks")))
+        .and(query_param(
+            "filter",
+            "status eq 'Enabled' and collection-name eq 'clockings'",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks")))
+        .and(query_param("filter", "collectionName eq 'clockings'"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let filter = WebhookFilter::default()
+        .status(protime_raw::types::WebhookStatus::Enabled)
+        .collection(CollectionName::Clockings);
+    client.list_webhooks(&filter).await.unwrap();
+    let other = WebhookFilter::default()
+        .collection(CollectionName::Clockings)
+        .collection_identifier("collectionName");
+    client.list_webhooks(&other).await.unwrap();
+}
+
+/// The `api-version` values of every API request the server received (token requests
+/// excluded), one entry per request.
+async fn api_versions(server: &MockServer) -> Vec<Option<String>> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|request| request.url.path().starts_with(API))
+        .map(|request| {
+            request
+                .headers
+                .get("api-version")
+                .map(|v| v.to_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+async fn mount_api_version_endpoints(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/webhooks/w1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(webhook(
+            "w1",
+            "Enabled",
+            "2030-01-01T00:00:00Z",
+        )))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [clocking(1)]})))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn no_api_version_header_is_sent_unless_configured() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    mount_api_version_endpoints(&server).await;
+    let filter = january();
+
+    // Default: neither the generated operations nor the hand-built requests send it.
+    let client = client(&server);
+    client.get_webhook("w1").await.unwrap();
+    client.raw().get_webhook().id("w1").send().await.unwrap();
+    let _: Vec<_> = client.clockings(&filter).collect().await;
+    assert_eq!(api_versions(&server).await, vec![None, None, None]);
+
+    // Configured: every request sends the configured value (not the spec's `info.version`).
+    server.reset().await;
+    mount_token(&server, "t", None).await;
+    mount_api_version_endpoints(&server).await;
+    let configured = ProtimeClient::builder()
+        .base_url(server.uri())
+        .token_url(format!("{}{TOKEN_PATH}", server.uri()))
+        .client_credentials(
+            "client-1",
+            ClientSecret::new("s3cret"),
+            ProtimeClient::WEBHOOK_SCOPES,
+        )
+        .user_agent("ProtimeTests/1.0 (Protime Rust Workspace)")
+        .api_version_header("2.0")
+        .build()
+        .unwrap();
+    configured.get_webhook("w1").await.unwrap();
+    configured
+        .raw()
+        .get_webhook()
+        .id("w1")
+        .send()
+        .await
+        .unwrap();
+    let _: Vec<_> = configured.clockings(&filter).collect().await;
+    let two = Some("2.0".to_owned());
+    assert_eq!(
+        api_versions(&server).await,
+        vec![two.clone(), two.clone(), two]
+    );
+}
+
+#[tokio::test]
+async fn a_conditional_get_answers_not_modified_on_304() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings/7")))
+        .and(header("if-none-match", "\"46ab44\""))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(304))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings/7")))
+        .and(wiremock::matchers::query_param_is_missing(
+            "externalReferences",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"46ab44\"")
+                .set_body_json(clocking(7)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let etag = match client.get_clocking_if_changed(7, None, &[]).await.unwrap() {
+        IfChanged::Changed { clocking, etag } => {
+            assert_eq!(clocking.id.get(), 7);
+            etag.unwrap()
+        }
+        IfChanged::NotModified => panic!("no ETag was sent"),
+    };
+    assert_eq!(etag, "\"46ab44\"");
+    assert!(matches!(
+        client
+            .get_clocking_if_changed(7, Some(&etag), &badge())
+            .await
+            .unwrap(),
+        IfChanged::NotModified
+    ));
+}
+
+#[tokio::test]
+async fn the_subscription_sync_asks_for_the_webhook_s_external_references() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{API}/webhooks")))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "new", "key": "new-key", "validUntil": "2030-01-01T00:00:00Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .and(query_param("externalReferences", BADGE))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [clocking_with_badge(1), clocking_with_badge(2)]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    let subscription = Subscription::new(client(&server), "http://127.0.0.1:9/hook", verifier)
+        .with_external_references(badge().to_vec());
+    let sink = InMemorySink::default();
+    let report = subscription.reinitialize(&january(), &sink).await.unwrap();
+    assert_eq!((report.synced, report.applied), (2, 2));
 }

@@ -6,7 +6,8 @@ use protime_raw::types as raw;
 
 use crate::ProtimeClient;
 use crate::error::Error;
-use crate::filter::ClockingsFilter;
+use crate::filter::{ClockingsFilter, DeltaFilter};
+use crate::webhooks::ExternalReference;
 use protime_model::ValidationErrors;
 use protime_model::{Clocking, ClockingChange};
 
@@ -39,6 +40,91 @@ impl DeltaToken {
     pub fn link(&self) -> &str {
         &self.link
     }
+
+    /// The same token asking for `references` on the changes: adds `externalReferences=` to
+    /// the link unless it already carries one (for a link stored before references were
+    /// requested). [`ProtimeClient::delta_initial_load_with_references`] does this itself.
+    ///
+    /// ```
+    /// use protime_client::{DeltaToken, ExternalReference};
+    /// let token = DeltaToken::from_link("/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1")
+    ///     .with_external_references(&[ExternalReference::new("people", "@badge-number")])?;
+    /// assert_eq!(
+    ///     token.link(),
+    ///     "/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1&externalReferences=%28people%2C%40badge-number%29"
+    /// );
+    /// # Ok::<(), protime_client::Error>(())
+    /// ```
+    pub fn with_external_references(self, references: &[ExternalReference]) -> Result<Self, Error> {
+        let query = ExternalReference::query(references)?;
+        Ok(Self {
+            link: link_with_references(&self.link, query.as_deref()),
+        })
+    }
+}
+
+/// The query parameter of external references.
+const EXTERNAL_REFERENCES: &str = "externalReferences";
+
+/// `url` with `externalReferences=<references>` added, unless it has one already (a
+/// `nextLink` or `deltaLink` that repeats it is followed unchanged).
+fn add_references(url: &mut reqwest::Url, references: Option<&str>) {
+    if let Some(references) = references
+        && !url
+            .query_pairs()
+            .any(|(name, _)| name == EXTERNAL_REFERENCES)
+    {
+        url.query_pairs_mut()
+            .append_pair(EXTERNAL_REFERENCES, references);
+    }
+}
+
+/// The (decoded) `externalReferences` of a host-relative or absolute link, if it has one.
+fn references_in(link: &str) -> Option<String> {
+    let url = reqwest::Url::parse("http://localhost/")
+        .ok()?
+        .join(link)
+        .ok()?;
+    url.query_pairs()
+        .find(|(name, _)| name == EXTERNAL_REFERENCES)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A (host-relative or absolute) link with `externalReferences=` added unless it has one.
+fn link_with_references(link: &str, references: Option<&str>) -> String {
+    let Some(references) = references else {
+        return link.to_owned();
+    };
+    if references_in(link).is_some() {
+        return link.to_owned();
+    }
+    let pair: String =
+        reqwest::Url::parse_with_params("http://localhost/", [(EXTERNAL_REFERENCES, references)])
+            .ok()
+            .and_then(|url| url.query().map(str::to_owned))
+            .unwrap_or_default();
+    let separator = if !link.contains('?') {
+        "?"
+    } else if link.ends_with('?') || link.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    format!("{link}{separator}{pair}")
+}
+
+/// The answer of a conditional GET ([`ProtimeClient::get_clocking_if_changed`]).
+#[derive(Debug, Clone)]
+pub enum IfChanged {
+    /// `304 Not Modified`: the clocking is unchanged since the `ETag` sent.
+    NotModified,
+    /// The clocking (validated), with the `ETag` of this version when Protime sent one.
+    Changed {
+        /// The clocking.
+        clocking: Box<Clocking>,
+        /// The `ETag` to send next time.
+        etag: Option<String>,
+    },
 }
 
 /// Result of a delta initial load: the baseline and the token for the changes after it.
@@ -128,22 +214,25 @@ fn decode_page(number: u64, status: u16, body: &[u8]) -> Result<(ClockingPage, P
 }
 
 impl ProtimeClient {
-    async fn first_clockings_page(
+    /// The first page of a delta initial load: `GET …/clockings?filter=…&delta=`, with
+    /// `externalReferences=` when asked for.
+    async fn first_delta_page(
         &self,
-        filter: &ClockingsFilter,
-        delta: bool,
+        filter: &DeltaFilter,
+        references: Option<&str>,
     ) -> Result<raw::ClockingList, Error> {
         let expression = filter.expression();
+        let references = references.map(str::to_owned);
         Ok(self
-            .execute("list_clockings", |raw_client, _| {
-                let expression = expression.clone();
-                async move {
-                    let mut request = raw_client.list_clockings().filter(expression);
-                    if delta {
-                        request = request.delta(String::new());
-                    }
-                    request.send().await
+            .execute("delta_initial_load", |raw_client, _| async move {
+                let mut request = raw_client
+                    .list_clockings()
+                    .filter(expression)
+                    .delta(String::new());
+                if let Some(references) = references {
+                    request = request.external_references(references);
                 }
+                request.send().await
             })
             .await?
             .into_inner())
@@ -171,23 +260,50 @@ impl ProtimeClient {
         &'a self,
         filter: &'a ClockingsFilter,
     ) -> impl Stream<Item = Result<Clocking, Error>> + Send + 'a {
-        self.clocking_pages(filter).flat_map(|page| {
-            let items: Vec<Result<Clocking, Error>> = match page {
-                Err(error) => vec![Err(error)],
-                Ok(page) => page
-                    .clockings
-                    .into_iter()
-                    .map(Ok)
-                    .chain(page.invalid.into_iter().map(|errors| {
-                        Err(Error::InvalidItem {
-                            operation: "list_clockings",
-                            errors,
-                        })
-                    }))
-                    .collect(),
-            };
-            futures_util::stream::iter(items)
-        })
+        self.clockings_with_references(filter, &[])
+    }
+
+    /// [`Self::clockings`] with external references: every request (the first page and
+    /// each `nextLink` that does not repeat it) asks for
+    /// `?externalReferences=(collection,reference)…`, so the related objects carry
+    /// `externalReferences` (<https://documentation.myprotime.eu/protimeapi/how-to/use-external-references/>).
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use futures_util::StreamExt as _;
+    /// use protime_client::{ClockingsFilter, ExternalReference};
+    /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    /// let filter = ClockingsFilter::between(day(1, 1), day(3, 31))?;
+    /// let references = [ExternalReference::new("people", "@badge-number")];
+    /// let mut clockings = std::pin::pin!(client.clockings_with_references(&filter, &references));
+    /// while let Some(clocking) = clockings.next().await {
+    ///     println!("{:?}", clocking?.person);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn clockings_with_references<'a>(
+        &'a self,
+        filter: &'a ClockingsFilter,
+        references: &'a [ExternalReference],
+    ) -> impl Stream<Item = Result<Clocking, Error>> + Send + 'a {
+        self.clocking_pages_with_references(filter, references)
+            .flat_map(|page| {
+                let items: Vec<Result<Clocking, Error>> = match page {
+                    Err(error) => vec![Err(error)],
+                    Ok(page) => page
+                        .clockings
+                        .into_iter()
+                        .map(Ok)
+                        .chain(page.invalid.into_iter().map(|errors| {
+                            Err(Error::InvalidItem {
+                                operation: "list_clockings",
+                                errors,
+                            })
+                        }))
+                        .collect(),
+                };
+                futures_util::stream::iter(items)
+            })
     }
 
     /// Every clocking of `filter`, one page at a time (what a sync gathers into its
@@ -211,32 +327,79 @@ impl ProtimeClient {
         &'a self,
         filter: &'a ClockingsFilter,
     ) -> impl Stream<Item = Result<ClockingPage, Error>> + Send + 'a {
-        futures_util::stream::unfold((Page::First, 0_u64), move |(page, number)| async move {
-            let url = match page {
-                Page::Done => return None,
-                Page::First => self.clockings_url(filter),
-                Page::Link(link) => self.link_url(&link),
-            };
-            let fetched = match url {
-                Ok(url) => self.get_bytes("list_clockings", url).await,
-                Err(error) => Err(error),
-            };
-            Some(
-                match fetched.and_then(|(status, body)| decode_page(number, status, &body)) {
-                    Err(error) => (Err(error), (Page::Done, number)),
-                    Ok((page, next)) => (Ok(page), (next, number + 1)),
-                },
-            )
-        })
+        self.clocking_pages_with_references(filter, &[])
     }
 
-    /// The first page of `filter`: `GET …/clockings?filter=…`, the request the generated
-    /// `list_clockings` sends, without the `api-version` header progenitor adds (the docs
-    /// do not ask for it).
-    fn clockings_url(&self, filter: &ClockingsFilter) -> Result<reqwest::Url, Error> {
+    /// [`Self::clocking_pages`] with external references (see
+    /// [`Self::clockings_with_references`]): what a sync uses so that its rows carry the
+    /// same `externalReferences` as the webhook's events.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use futures_util::StreamExt as _;
+    /// use protime_client::{ClockingsFilter, ExternalReference};
+    /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    /// let filter = ClockingsFilter::between(day(1, 1), day(3, 31))?;
+    /// let references = [ExternalReference::new("people", "@employee-number")];
+    /// let mut pages = std::pin::pin!(client.clocking_pages_with_references(&filter, &references));
+    /// while let Some(page) = pages.next().await {
+    ///     println!("{} clockings", page?.clockings.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn clocking_pages_with_references<'a>(
+        &'a self,
+        filter: &'a ClockingsFilter,
+        references: &'a [ExternalReference],
+    ) -> impl Stream<Item = Result<ClockingPage, Error>> + Send + 'a {
+        let (query, refused) = match ExternalReference::query(references) {
+            Ok(query) => (query, None),
+            Err(error) => (None, Some(error)),
+        };
+        futures_util::stream::unfold(
+            (Page::First, 0_u64, refused),
+            move |(page, number, refused)| {
+                let query = query.clone();
+                async move {
+                    if let Some(error) = refused {
+                        return Some((Err(error), (Page::Done, number, None)));
+                    }
+                    let url = match page {
+                        Page::Done => return None,
+                        Page::First => self.clockings_url(filter, query.as_deref()),
+                        Page::Link(link) => self.link_url(&link).map(|mut url| {
+                            add_references(&mut url, query.as_deref());
+                            url
+                        }),
+                    };
+                    let fetched = match url {
+                        Ok(url) => self.get_bytes("list_clockings", url).await,
+                        Err(error) => Err(error),
+                    };
+                    Some(
+                        match fetched.and_then(|(status, body)| decode_page(number, status, &body))
+                        {
+                            Err(error) => (Err(error), (Page::Done, number, None)),
+                            Ok((page, next)) => (Ok(page), (next, number + 1, None)),
+                        },
+                    )
+                }
+            },
+        )
+    }
+
+    /// The first page of `filter`: `GET …/clockings?filter=…[&externalReferences=…]`, the
+    /// request the generated `list_clockings` sends (built by hand so that each item is
+    /// validated from its own bytes).
+    fn clockings_url(
+        &self,
+        filter: &ClockingsFilter,
+        references: Option<&str>,
+    ) -> Result<reqwest::Url, Error> {
         let mut url = self.link_url(&format!("{}/clockings", protime_raw::API_PATH_PREFIX))?;
         url.query_pairs_mut()
             .append_pair("filter", &filter.expression());
+        add_references(&mut url, references);
         Ok(url)
     }
 
@@ -249,9 +412,35 @@ impl ProtimeClient {
     /// # Ok(()) }
     /// ```
     pub async fn get_clocking(&self, id: i64) -> Result<Clocking, Error> {
+        self.get_clocking_with_references(id, &[]).await
+    }
+
+    /// One clocking by id with external references:
+    /// `GET …/clockings/{id}?externalReferences=(people,@badge-number)…`, as documented
+    /// (<https://documentation.myprotime.eu/protimeapi/how-to/use-external-references/>).
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use protime_client::ExternalReference;
+    /// let clocking = client
+    ///     .get_clocking_with_references(39577408, &[ExternalReference::new("people", "@badge-number")])
+    ///     .await?;
+    /// println!("{:?}", clocking.person);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_clocking_with_references(
+        &self,
+        id: i64,
+        references: &[ExternalReference],
+    ) -> Result<Clocking, Error> {
+        let references = ExternalReference::query(references)?;
         let clocking = self
             .execute("get_clocking", |raw_client, _| async move {
-                raw_client.get_clocking().id(id).send().await
+                let mut request = raw_client.get_clocking().id(id);
+                if let Some(references) = references {
+                    request = request.external_references(references);
+                }
+                request.send().await
             })
             .await?
             .into_inner();
@@ -261,24 +450,106 @@ impl ProtimeClient {
         })
     }
 
-    /// The delta initial load (`?delta`): every clocking of `filter`, following `nextLink`,
-    /// and the `deltaLink` of the last page for [`Self::delta`].
+    /// A conditional GET of one clocking: sends `If-None-Match: <etag>` when `etag` is
+    /// given and answers [`IfChanged::NotModified`] on `304 Not Modified`, else the
+    /// clocking with the `ETag` of its version. The docs list `ETag`, `If-None-Match` and
+    /// GET `304` in general (<https://documentation.myprotime.eu/protimeapi/reference/general-specs/>,
+    /// <https://documentation.myprotime.eu/protimeapi/reference/responses/>) but not per
+    /// endpoint: whether the clockings endpoint sends an `ETag` is inferred, not documented.
+    /// Without an `ETag` in the answer, `etag` is `None` and every call is a full GET.
     ///
     /// ```no_run
     /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
-    /// use protime_client::ClockingsFilter;
-    /// let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
-    /// let snapshot = client.delta_initial_load(&ClockingsFilter::between(day(1, 1), day(12, 31))?).await?;
+    /// use protime_client::IfChanged;
+    /// let mut etag = None;
+    /// for _ in 0..2 {
+    ///     match client.get_clocking_if_changed(12345, etag.as_deref(), &[]).await? {
+    ///         IfChanged::NotModified => println!("unchanged"),
+    ///         IfChanged::Changed { clocking, etag: new } => {
+    ///             println!("{} on {}", clocking.id, clocking.date);
+    ///             etag = new;
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_clocking_if_changed(
+        &self,
+        id: i64,
+        etag: Option<&str>,
+        references: &[ExternalReference],
+    ) -> Result<IfChanged, Error> {
+        const OPERATION: &str = "get_clocking";
+        let references = ExternalReference::query(references)?;
+        let mut url = self.link_url(&format!("{}/clockings/{id}", protime_raw::API_PATH_PREFIX))?;
+        add_references(&mut url, references.as_deref());
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(etag) = etag {
+            let value = reqwest::header::HeaderValue::from_str(etag)
+                .map_err(|e| Error::Config(format!("invalid ETag {etag:?}: {e}")))?;
+            headers.insert(reqwest::header::IF_NONE_MATCH, value);
+        }
+        let (status, headers, body) = self.get_response(OPERATION, url, headers, true).await?;
+        if status == 304 {
+            return Ok(IfChanged::NotModified);
+        }
+        let clocking =
+            protime_model::parse_clocking(&body).map_err(|errors| Error::InvalidItem {
+                operation: OPERATION,
+                errors,
+            })?;
+        let etag = headers
+            .get(reqwest::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(IfChanged::Changed {
+            clocking: Box::new(clocking),
+            etag,
+        })
+    }
+
+    /// The delta initial load (`?delta`): every clocking of `filter`, following `nextLink`,
+    /// and the `deltaLink` of the last page for [`Self::delta`]. The filter is checked
+    /// against today (UTC) first ([`DeltaFilter::check_at`]): a start before 1 January of
+    /// the previous year is [`Error::DeltaStartOutOfRange`], and nothing is sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use protime_client::DeltaFilter;
+    /// let since = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    /// let snapshot = client.delta_initial_load(&DeltaFilter::since(since)).await?;
     /// println!("{} clockings, {} invalid", snapshot.clockings.len(), snapshot.invalid.len());
     /// std::fs::write("clockings.delta", snapshot.token.link()).ok();
     /// # Ok(()) }
     /// ```
-    pub async fn delta_initial_load(
+    pub async fn delta_initial_load(&self, filter: &DeltaFilter) -> Result<DeltaSnapshot, Error> {
+        self.delta_initial_load_with_references(filter, &[]).await
+    }
+
+    /// [`Self::delta_initial_load`] with external references ("external references can be
+    /// used with delta", <https://documentation.myprotime.eu/protimeapi/delta>): the first
+    /// request carries `externalReferences=`, so does every `nextLink` that does not repeat
+    /// it, and the returned token's link carries it too (added unless the `deltaLink` has
+    /// it), so that [`Self::delta`] asks for the same references on every change.
+    ///
+    /// ```no_run
+    /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
+    /// use protime_client::{DeltaFilter, ExternalReference};
+    /// let since = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    /// let references = [ExternalReference::new("people", "@badge-number")];
+    /// let snapshot = client.delta_initial_load_with_references(&DeltaFilter::since(since), &references).await?;
+    /// let changes = client.delta(&snapshot.token).await?; // with the same references
+    /// # Ok(()) }
+    /// ```
+    pub async fn delta_initial_load_with_references(
         &self,
-        filter: &ClockingsFilter,
+        filter: &DeltaFilter,
+        references: &[ExternalReference],
     ) -> Result<DeltaSnapshot, Error> {
+        filter.check_at(chrono::Utc::now().date_naive())?;
+        let query = ExternalReference::query(references)?;
         let mut page = self
-            .first_clockings_page(filter, true)
+            .first_delta_page(filter, query.as_deref())
             .await
             .map_err(delta_expired)?;
         let mut clockings = Vec::new();
@@ -293,7 +564,10 @@ impl ProtimeClient {
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => {
                     page = self
-                        .get_link("delta_initial_load", &next)
+                        .get_link(
+                            "delta_initial_load",
+                            &link_with_references(&next, query.as_deref()),
+                        )
                         .await
                         .map_err(delta_expired)?;
                 }
@@ -301,7 +575,10 @@ impl ProtimeClient {
                     return Ok(DeltaSnapshot {
                         clockings,
                         invalid,
-                        token: DeltaToken::from_link(delta_link),
+                        token: DeltaToken::from_link(link_with_references(
+                            &delta_link,
+                            query.as_deref(),
+                        )),
                     });
                 }
                 (None, None) => {
@@ -316,11 +593,13 @@ impl ProtimeClient {
     }
 
     /// The changes since `token` (one page, not paginated) and the next token. An expired
-    /// delta gives [`Error::DeltaExpired`]: run a new initial load.
+    /// delta gives [`Error::DeltaExpired`]: run a new initial load. External references
+    /// requested at the initial load are in the token's link and go along; the next token
+    /// keeps them.
     ///
     /// ```no_run
-    /// # use protime_client::{ClockingsFilter, DeltaToken, Error, ProtimeClient};
-    /// # async fn run(client: ProtimeClient, filter: ClockingsFilter, token: DeltaToken) -> Result<(), Error> {
+    /// # use protime_client::{DeltaFilter, DeltaToken, Error, ProtimeClient};
+    /// # async fn run(client: ProtimeClient, filter: DeltaFilter, token: DeltaToken) -> Result<(), Error> {
     /// let next = match client.delta(&token).await {
     ///     Ok(delta) => {
     ///         println!("{} changes", delta.changes.len());
@@ -345,10 +624,84 @@ impl ProtimeClient {
                 Err(errors) => invalid.push((item, errors)),
             }
         }
+        let references = references_in(token.link());
         Ok(DeltaChanges {
             changes,
             invalid,
-            next: DeltaToken::from_link(page.delta_link),
+            next: DeltaToken::from_link(link_with_references(
+                &page.delta_link,
+                references.as_deref(),
+            )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFS: &str = "(people,@badge-number)(terminals,@external-code)";
+    const ENCODED: &str =
+        "externalReferences=%28people%2C%40badge-number%29%28terminals%2C%40external-code%29";
+
+    #[test]
+    fn links_get_the_references_unless_they_repeat_them() {
+        let delta = "/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1";
+        assert_eq!(
+            link_with_references(delta, Some(REFS)),
+            format!("{delta}&{ENCODED}")
+        );
+        assert_eq!(link_with_references(delta, None), delta);
+        let repeated = format!("{delta}&externalReferences=(people,@badge-number)");
+        assert_eq!(link_with_references(&repeated, Some(REFS)), repeated);
+        assert_eq!(
+            link_with_references("/x", Some(REFS)),
+            format!("/x?{ENCODED}")
+        );
+        let absolute = "https://acme.myprotime.eu/connector/x?a=1";
+        assert_eq!(
+            link_with_references(absolute, Some(REFS)),
+            format!("{absolute}&{ENCODED}")
+        );
+        assert_eq!(
+            references_in(&link_with_references(delta, Some(REFS))).as_deref(),
+            Some(REFS)
+        );
+        assert_eq!(references_in(delta), None);
+    }
+
+    #[test]
+    fn urls_get_the_references_once() {
+        let mut url =
+            reqwest::Url::parse("https://acme.myprotime.eu/c?filter=date%20ge%20'2026-01-01'")
+                .unwrap();
+        add_references(&mut url, Some(REFS));
+        add_references(&mut url, Some("(people,@employee-number)"));
+        let values: Vec<_> = url
+            .query_pairs()
+            .filter(|(name, _)| name == EXTERNAL_REFERENCES)
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        assert_eq!(values, vec![REFS.to_owned()]);
+        let mut plain = reqwest::Url::parse("https://acme.myprotime.eu/c?filter=x").unwrap();
+        add_references(&mut plain, None);
+        assert_eq!(plain.query(), Some("filter=x"));
+    }
+
+    #[test]
+    fn a_stored_token_can_ask_for_references() {
+        let token =
+            DeltaToken::from_link("/connector/protimeapi/api/v1/delta/clockings?deltaToken=d1")
+                .with_external_references(&[ExternalReference::new("people", "@badge-number")])
+                .unwrap();
+        assert_eq!(
+            references_in(token.link()).as_deref(),
+            Some("(people,@badge-number)")
+        );
+        assert!(
+            DeltaToken::from_link("/d?deltaToken=d1")
+                .with_external_references(&[ExternalReference::new("people", "")])
+                .is_err()
+        );
     }
 }

@@ -142,6 +142,22 @@ pub enum Error {
     /// A filter that Protime would refuse, caught before sending.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
+    /// The start date of a delta filter is outside what Protime allows: "a recent date in
+    /// the past", no earlier than 1 January of the previous year (see
+    /// [`crate::DELTA_FILTER_DOCS`]). Caught before sending.
+    #[error(
+        "the delta filter starts on {start}, outside the allowed range {earliest}..={latest}: Protime's delta start date must be a recent date in the past, no earlier than 1 January of the previous year ({docs})",
+        docs = crate::filter::DELTA_FILTER_DOCS
+    )]
+    #[non_exhaustive]
+    DeltaStartOutOfRange {
+        /// The refused start date.
+        start: chrono::NaiveDate,
+        /// The earliest allowed start (1 January of the previous year).
+        earliest: chrono::NaiveDate,
+        /// The latest allowed start (today, UTC, when checked by the client).
+        latest: chrono::NaiveDate,
+    },
 }
 
 impl Error {

@@ -41,9 +41,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::{AccessToken, ClientSecret};
-pub use clockings::{ClockingPage, DeltaChanges, DeltaSnapshot, DeltaToken};
+pub use clockings::{ClockingPage, DeltaChanges, DeltaSnapshot, DeltaToken, IfChanged};
 pub use error::{ApiErrorBody, Error};
-pub use filter::{ClockingsFilter, WebhookFilter};
+pub use filter::{ClockingsFilter, DELTA_FILTER_DOCS, DeltaFilter, WebhookFilter};
 /// The validated model this client returns.
 pub use protime_model as model;
 pub use retry::RetryPolicy;
@@ -116,6 +116,7 @@ pub struct ProtimeClientBuilder {
     timeout: Duration,
     retry: RetryPolicy,
     allow_insecure_destinations: bool,
+    api_version: Option<String>,
 }
 
 impl ProtimeClientBuilder {
@@ -298,6 +299,27 @@ impl ProtimeClientBuilder {
         self
     }
 
+    /// Sends `api-version: <version>` on every request. Off by default: the Protime docs list
+    /// no such header (<https://documentation.myprotime.eu/protimeapi/reference/general-specs/>);
+    /// the generated client adds one with the spec's own `info.version` to every operation,
+    /// and this client's transport removes it unless this is set.
+    ///
+    /// ```
+    /// use protime_client::{AccessToken, Error, ProtimeClient};
+    /// let builder = || {
+    ///     ProtimeClient::builder()
+    ///         .base_url("http://127.0.0.1:9")
+    ///         .static_token(AccessToken::new("t"))
+    ///         .user_agent("Svc/1.0 (Acme)")
+    /// };
+    /// assert!(builder().api_version_header("1.0").build().is_ok());
+    /// assert!(matches!(builder().api_version_header("1.0\n").build(), Err(Error::Config(_))));
+    /// ```
+    pub fn api_version_header(mut self, version: impl Into<String>) -> Self {
+        self.api_version = Some(version.into());
+        self
+    }
+
     /// Builds the client. Fails with [`Error::Config`] for a missing or malformed
     /// User-Agent, a missing base URL or authentication, or a bad URL.
     ///
@@ -321,6 +343,14 @@ impl ProtimeClientBuilder {
             Error::Config("no API base URL: call .tenant(…) or .base_url(…)".into())
         })?;
         let base_url = base_url.trim_end_matches('/').to_string();
+        let api_version = self
+            .api_version
+            .map(|version| {
+                reqwest::header::HeaderValue::from_str(&version).map_err(|e| {
+                    Error::Config(format!("invalid api-version header value {version:?}: {e}"))
+                })
+            })
+            .transpose()?;
         reqwest::Url::parse(&base_url)
             .map_err(|e| Error::Config(format!("invalid base URL {base_url}: {e}")))?;
         let http = reqwest::Client::builder()
@@ -354,6 +384,7 @@ impl ProtimeClientBuilder {
             protime_raw::Hooks::with_transport(Arc::new(transport::SharedTransport {
                 tokens: Arc::clone(&tokens),
                 retry: self.retry.clone(),
+                api_version: api_version.clone(),
             })),
         );
         Ok(ProtimeClient {
@@ -364,6 +395,7 @@ impl ProtimeClientBuilder {
                 tokens,
                 retry: self.retry,
                 allow_insecure_destinations: self.allow_insecure_destinations,
+                api_version,
             }),
         })
     }
@@ -403,6 +435,8 @@ struct Inner {
     tokens: SharedTokens,
     retry: RetryPolicy,
     allow_insecure_destinations: bool,
+    /// `api-version` value, sent only when set ([`ProtimeClientBuilder::api_version_header`]).
+    api_version: Option<reqwest::header::HeaderValue>,
 }
 
 /// The Protime client. Cheap to clone; clones share the token cache.
@@ -456,6 +490,7 @@ impl ProtimeClient {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             allow_insecure_destinations: false,
+            api_version: None,
         }
     }
 
@@ -535,8 +570,14 @@ impl ProtimeClient {
         F: FnOnce(protime_raw::Client, Arc<transport::CallTransport>) -> Fut,
         Fut: Future<Output = Result<protime_raw::ResponseValue<T>, RawError>>,
     {
-        let transport =
-            Arc::new(transport::CallTransport::start(&self.inner.tokens, &self.inner.retry).await?);
+        let transport = Arc::new(
+            transport::CallTransport::start(
+                &self.inner.tokens,
+                &self.inner.retry,
+                self.inner.api_version.as_ref(),
+            )
+            .await?,
+        );
         let raw = protime_raw::Client::new_with_client(
             &self.inner.base_url,
             self.inner.http.clone(),
@@ -572,13 +613,34 @@ impl ProtimeClient {
         operation: &'static str,
         url: reqwest::Url,
     ) -> Result<(u16, bytes::Bytes), Error> {
-        let transport =
-            transport::CallTransport::start(&self.inner.tokens, &self.inner.retry).await?;
+        let (status, _, body) = self
+            .get_response(operation, url, reqwest::header::HeaderMap::new(), false)
+            .await?;
+        Ok((status, body))
+    }
+
+    /// GETs `url` (on the API's origin) with `headers` added, through the same transport as
+    /// the generated operations, and returns the status, headers and body of a successful
+    /// response (2xx, or 304 when `not_modified_ok`); any other status is an error.
+    pub(crate) async fn get_response(
+        &self,
+        operation: &'static str,
+        url: reqwest::Url,
+        headers: reqwest::header::HeaderMap,
+        not_modified_ok: bool,
+    ) -> Result<(u16, reqwest::header::HeaderMap, bytes::Bytes), Error> {
+        let transport = transport::CallTransport::start(
+            &self.inner.tokens,
+            &self.inner.retry,
+            self.inner.api_version.as_ref(),
+        )
+        .await?;
         let request = self
             .inner
             .http
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
+            .headers(headers)
             .build()
             .map_err(|error| Error::Transport {
                 operation,
@@ -592,6 +654,7 @@ impl ProtimeClient {
         let seen = transport.seen();
         let mut response = result.map_err(|error| transport_error(operation, error, &seen))?;
         let status = response.status().as_u16();
+        let response_headers = response.headers().clone();
         // Read within a cap: a page is kilobytes; an endless body must not take the memory.
         let mut body = bytes::BytesMut::new();
         while let Some(chunk) = response
@@ -609,8 +672,8 @@ impl ProtimeClient {
             body.extend_from_slice(&chunk);
         }
         let bytes = body.freeze();
-        if (200..300).contains(&status) {
-            Ok((status, bytes))
+        if (200..300).contains(&status) || (not_modified_ok && status == 304) {
+            Ok((status, response_headers, bytes))
         } else {
             Err(status_error(
                 operation,

@@ -32,6 +32,25 @@ pub(crate) struct CallTransport {
     seen: Mutex<Seen>,
     /// A token refresh that failed after a 401: the call's real error.
     token_error: Mutex<Option<Error>>,
+    /// The `api-version` value to send, if any (see [`set_api_version`]).
+    api_version: Option<reqwest::header::HeaderValue>,
+}
+
+/// The `api-version` header progenitor adds to every generated operation (with the spec's
+/// `info.version`). The Protime docs list no such header, so it goes out only when the
+/// client is configured to send it, and then with the configured value.
+const API_VERSION: &str = "api-version";
+
+/// Removes any `api-version` header from `request`, then sets `value` when there is one.
+pub(crate) fn set_api_version(
+    request: &mut reqwest::Request,
+    value: Option<&reqwest::header::HeaderValue>,
+) {
+    let headers = request.headers_mut();
+    headers.remove(API_VERSION);
+    if let Some(value) = value {
+        headers.insert(API_VERSION, value.clone());
+    }
 }
 
 fn authorize(request: &mut reqwest::Request, token: &AccessToken) {
@@ -51,7 +70,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl CallTransport {
     /// A transport for one call, after fetching (or reusing) a token.
-    pub(crate) async fn start(tokens: &SharedTokens, retry: &RetryPolicy) -> Result<Self, Error> {
+    pub(crate) async fn start(
+        tokens: &SharedTokens,
+        retry: &RetryPolicy,
+        api_version: Option<&reqwest::header::HeaderValue>,
+    ) -> Result<Self, Error> {
         let token = tokens.token().await?;
         Ok(Self {
             tokens: Arc::clone(tokens),
@@ -59,6 +82,7 @@ impl CallTransport {
             token: Mutex::new(token),
             seen: Mutex::new(Seen::default()),
             token_error: Mutex::new(None),
+            api_version: api_version.cloned(),
         })
     }
 
@@ -97,13 +121,15 @@ impl CallTransport {
     /// token; on 429 always (the request was not processed); on 502/503/504 and transport
     /// errors for anything but `POST`, and for `POST` only when the connection could not be
     /// made. Waits `Retry-After` or an exponential backoff with jitter, within the policy's
-    /// budget; returns the last response or error.
+    /// budget; returns the last response or error. The `api-version` header goes out only
+    /// when configured.
     pub(crate) async fn send(
         &self,
         http: &reqwest::Client,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
         operation: &'static str,
     ) -> reqwest::Result<reqwest::Response> {
+        set_api_version(&mut request, self.api_version.as_ref());
         let idempotent = request.method() != reqwest::Method::POST;
         let started = Instant::now();
         let mut attempts = 0_u32;
@@ -193,6 +219,7 @@ impl Transport for CallTransport {
 pub(crate) struct SharedTransport {
     pub(crate) tokens: SharedTokens,
     pub(crate) retry: RetryPolicy,
+    pub(crate) api_version: Option<reqwest::header::HeaderValue>,
 }
 
 impl Transport for SharedTransport {
@@ -203,13 +230,41 @@ impl Transport for SharedTransport {
         operation: &'static str,
     ) -> TransportFuture<'a> {
         Box::pin(async move {
-            match CallTransport::start(&self.tokens, &self.retry).await {
+            match CallTransport::start(&self.tokens, &self.retry, self.api_version.as_ref()).await {
                 Ok(call) => call.send(http, request, operation).await,
                 Err(error) => {
                     tracing::warn!(operation, %error, "no token: sending without one");
+                    let mut request = request;
+                    set_api_version(&mut request, self.api_version.as_ref());
                     http.execute(request).await
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_with_progenitor_header() -> reqwest::Request {
+        reqwest::Client::new()
+            .get("http://127.0.0.1:9/connector/protimeapi/api/v1/clockings/1")
+            .header(API_VERSION, "1.0.0")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn api_version_is_removed_unless_configured() {
+        let mut request = request_with_progenitor_header();
+        set_api_version(&mut request, None);
+        assert!(request.headers().get(API_VERSION).is_none());
+
+        let mut request = request_with_progenitor_header();
+        let configured = reqwest::header::HeaderValue::from_static("2024-01-01");
+        set_api_version(&mut request, Some(&configured));
+        let values: Vec<_> = request.headers().get_all(API_VERSION).iter().collect();
+        assert_eq!(values, vec![&configured], "one value, the configured one");
     }
 }

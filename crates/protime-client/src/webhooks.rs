@@ -31,6 +31,45 @@ impl ExternalReference {
             reference: reference.into(),
         }
     }
+
+    /// The value of `?externalReferences=` for `references`, as documented
+    /// (<https://documentation.myprotime.eu/protimeapi/reference/external-references/>): the
+    /// pairs `(collection,reference)` concatenated without a separator, or `None` for none.
+    /// A part that is empty or holds `(`, `)` or `,` cannot be written in that syntax and is
+    /// refused with [`Error::InvalidFilter`] before anything is sent.
+    ///
+    /// ```
+    /// use protime_client::{Error, ExternalReference};
+    /// let references = [
+    ///     ExternalReference::new("people", "@badge-number"),
+    ///     ExternalReference::new("terminals", "@external-code"),
+    /// ];
+    /// assert_eq!(
+    ///     ExternalReference::query(&references)?.as_deref(),
+    ///     Some("(people,@badge-number)(terminals,@external-code)")
+    /// );
+    /// assert_eq!(ExternalReference::query(&[])?, None);
+    /// assert!(matches!(ExternalReference::query(&[ExternalReference::new("people", "a,b")]), Err(Error::InvalidFilter(_))));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn query(references: &[Self]) -> Result<Option<String>, Error> {
+        let mut query = String::new();
+        for reference in references {
+            for part in [&reference.collection, &reference.reference] {
+                if part.is_empty() || part.contains(['(', ')', ',']) {
+                    return Err(Error::InvalidFilter(format!(
+                        "external reference ({},{}) cannot be written as ?externalReferences=(collection,reference): each part must be non-empty and without '(', ')' or ','",
+                        reference.collection, reference.reference
+                    )));
+                }
+            }
+            query.push_str(&format!(
+                "({},{})",
+                reference.collection, reference.reference
+            ));
+        }
+        Ok((!query.is_empty()).then_some(query))
+    }
 }
 
 /// A webhook just created. The key is returned by Protime only here: persist it now.
@@ -138,10 +177,7 @@ impl ProtimeClient {
         external_references: &[ExternalReference],
     ) -> Result<CreatedWebhook, Error> {
         self.check_destination(destination)?;
-        let references: String = external_references
-            .iter()
-            .map(|r| format!("({},{})", r.collection, r.reference))
-            .collect();
+        let references = ExternalReference::query(external_references)?.unwrap_or_default();
         let body = WebhookCreateRequest {
             destination_url: destination.to_owned(),
             collection_name: collection,

@@ -19,7 +19,7 @@ use protime_client::{ClockingsFilter, ExternalReference, ProtimeClient};
 
 use crate::signature::{KeyError, Verifier, WebhookKey};
 use crate::sink::{DeliverySink, SinkError};
-pub use crate::sync::{MAX_SYNC_BATCH, ProgressFn, SyncProgress, sync};
+pub use crate::sync::{MAX_SYNC_BATCH, ProgressFn, SyncProgress, sync, sync_with_references};
 
 /// Why a subscription step failed.
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +213,9 @@ impl Subscription {
         self
     }
 
-    /// External references to request on the webhook.
+    /// External references to request on the webhook, and on every page of the full sync
+    /// of [`Self::reinitialize`], so that the baseline rows carry the same
+    /// `externalReferences` as the webhook's events.
     ///
     /// ```
     /// use protime_client::ExternalReference;
@@ -377,7 +379,8 @@ impl Subscription {
     }
 
     /// Creates a new webhook, adds its key to the verifier, runs the full sync of `filter`
-    /// into `sink`, then deletes the previous webhook and retires its key. When the sync
+    /// into `sink` (with the subscription's external references, see
+    /// [`Self::with_external_references`]), then deletes the previous webhook and retires its key. When the sync
     /// fails, the new webhook is deleted again and its key retired; the previous webhook and
     /// key stay in place.
     ///
@@ -435,7 +438,16 @@ impl Subscription {
         }
 
         let run = format!("webhook {}", state.webhook_id);
-        let counts = match sync(&self.client, filter, sink, &run, self.progress.as_ref()).await {
+        let counts = match sync_with_references(
+            &self.client,
+            filter,
+            &self.external_references,
+            sink,
+            &run,
+            self.progress.as_ref(),
+        )
+        .await
+        {
             Ok(counts) => counts,
             Err(error) => {
                 // Without a complete sync the new webhook must not become the current one:

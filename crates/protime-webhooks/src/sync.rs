@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
-use protime_client::{ClockingPage, ClockingsFilter, ProtimeClient};
+use protime_client::{ClockingPage, ClockingsFilter, ExternalReference, ProtimeClient};
 use protime_model::ordering::ApplyOutcome;
 
 use crate::sink::{BatchFuture, Delivery, DeliverySink, Receipt, SinkError, SyncOrigin};
@@ -64,9 +64,37 @@ pub async fn sync(
     run: &str,
     progress: Option<&ProgressFn>,
 ) -> Result<SyncProgress, Error> {
+    sync_with_references(client, filter, &[], sink, run, progress).await
+}
+
+/// [`sync`] asking for external references on every page
+/// (`?externalReferences=(people,@badge-number)…`), so that the synced rows carry the same
+/// `externalReferences` as the events of a webhook created with the same references.
+/// [`Subscription::reinitialize`](crate::subscription::Subscription::reinitialize) passes
+/// the subscription's own references.
+///
+/// ```no_run
+/// # async fn run(client: protime_client::ProtimeClient, filter: protime_client::ClockingsFilter)
+/// #              -> Result<(), protime_webhooks::subscription::Error> {
+/// use protime_client::ExternalReference;
+/// use protime_webhooks::subscription::sync_with_references;
+/// let sink = protime_webhooks::InMemorySink::default();
+/// let references = [ExternalReference::new("people", "@badge-number")];
+/// let totals = sync_with_references(&client, &filter, &references, &sink, "manual sync", None).await?;
+/// println!("{} clockings", totals.synced);
+/// # Ok(()) }
+/// ```
+pub async fn sync_with_references(
+    client: &ProtimeClient,
+    filter: &ClockingsFilter,
+    references: &[ExternalReference],
+    sink: &dyn DeliverySink,
+    run: &str,
+    progress: Option<&ProgressFn>,
+) -> Result<SyncProgress, Error> {
     let run: Arc<str> = Arc::from(run);
     let mut totals = SyncProgress::default();
-    let mut pages = std::pin::pin!(client.clocking_pages(filter));
+    let mut pages = std::pin::pin!(client.clocking_pages_with_references(filter, references));
     let mut pages_done = false;
     let mut gathered: Vec<Delivery> = Vec::new();
     let mut gathered_pages = 0_u64;
