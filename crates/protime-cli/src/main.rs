@@ -24,8 +24,8 @@ mod receive;
 mod sandbox;
 mod schema;
 mod serve;
-mod signature_settings;
 mod signals;
+mod signature_settings;
 mod store;
 mod validate;
 
@@ -76,6 +76,13 @@ enum Command {
     /// Diagnose an integration (e.g. find the signature scheme of captured deliveries).
     #[command(subcommand)]
     Doctor(doctor::DoctorCommand),
+    /// Print a shell completion script, e.g. `protime completions bash >
+    /// ~/.local/share/bash-completion/completions/protime`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Formats of the log lines.
@@ -136,6 +143,24 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Doctor(command) => doctor::run(command),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Generated into memory: clap_complete panics when its writer fails (a closed
+            // pipe), and this way a closed pipe is an ordinary error.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "protime", &mut script);
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(&script).and_then(|()| stdout.flush()) {
+                Ok(()) => Ok(Outcome::Success),
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    Ok(Outcome::Success)
+                }
+                Err(error) => {
+                    Err(anyhow::Error::new(error).context("cannot write the completion script"))
+                }
+            }
+        }
     }
 }
 

@@ -542,3 +542,14 @@ async fn the_demo_runs_against_postgres_and_refuses_a_used_store() {
         .stderr(predicate::str::contains("is not empty").and(no_panic()));
     database.cleanup().await;
 }
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        protime()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("protime").and(predicate::str::contains("serve")));
+    }
+}
