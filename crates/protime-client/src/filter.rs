@@ -9,9 +9,10 @@ use crate::error::Error;
 ///
 /// The collection is filtered as `collection-name eq '…'`: the set-up guide
 /// (<https://documentation.myprotime.eu/protimeapi/how-to/set-up-webhooks/>) says the list
-/// can be filtered by "collection name" but shows no example for it; its wording suggests
-/// `collection-name`, the one spelling the docs point at. The property's own name,
-/// `collectionName`, stays selectable with [`Self::collection_identifier`].
+/// can be filtered by collection name (the pages write it "collection name" and
+/// "collection-name") but shows no example for it: `collection-name` is the one spelling
+/// the docs give. The property's own name, `collectionName`, stays selectable with
+/// [`Self::collection_identifier`].
 ///
 /// ```
 /// use protime_client::WebhookFilter;
