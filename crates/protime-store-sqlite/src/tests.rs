@@ -701,3 +701,63 @@ fn each_durability_is_read_back_from_sqlite() {
     let normal = SqliteStore::open_with(dir.file("normal"), Durability::ProcessCrash).unwrap();
     assert_eq!(normal.synchronous(), "NORMAL");
 }
+
+/// Runs the writer on this thread over jobs already queued, each a batch of `sizes[i]`
+/// upserts of fresh ids; returns (batches, largest batch) and checks every answer.
+fn run_writer_over_queued_jobs(dir: &TempDir, sizes: &[usize]) -> (u64, u64) {
+    let path = dir.db();
+    SqliteStore::open(&path).unwrap().close().unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let file = FileWatch::new(&path).unwrap();
+    let counters = Counters::default();
+    let (jobs, queue) = mpsc::channel();
+    let mut answers = Vec::new();
+    let mut next_id = 1;
+    for &size in sizes {
+        let deliveries = (0..size)
+            .map(|_| {
+                next_id += 1;
+                Prepared::new(change(upsert_body(next_id, 1, "")))
+            })
+            .collect();
+        let (reply, answer) = mpsc::sync_channel(1);
+        jobs.send(Job {
+            deliveries,
+            reply: Reply::Blocking(reply),
+        })
+        .unwrap();
+        answers.push((size, answer));
+    }
+    drop(jobs);
+    writer::run_writer(conn, &queue, &counters, &file);
+    for (size, answer) in answers {
+        let outcomes = answer.recv().unwrap();
+        assert_eq!(outcomes.len(), size);
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Ok(Receipt::Applied(ApplyOutcome::Applied)))),
+            "{outcomes:?}"
+        );
+    }
+    (
+        counters.batches.load(Ordering::Relaxed),
+        counters.largest_batch.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn jobs_queued_together_are_committed_as_one_group() {
+    let dir = TempDir::new("group-small");
+    assert_eq!(run_writer_over_queued_jobs(&dir, &[1, 1, 2]), (1, 4));
+}
+
+#[test]
+fn a_group_stops_growing_once_it_holds_max_group_deliveries() {
+    // MAX_GROUP (4096) deliveries in the first job: the next job goes into the next group.
+    let dir = TempDir::new("group-max");
+    assert_eq!(run_writer_over_queued_jobs(&dir, &[4096, 1]), (2, 4096));
+    // One fewer: both fit in one group.
+    let dir = TempDir::new("group-under-max");
+    assert_eq!(run_writer_over_queued_jobs(&dir, &[4095, 1]), (1, 4096));
+}
