@@ -297,7 +297,7 @@ async fn the_admin_endpoints_report_health_readiness_and_metrics() {
     std::fs::remove_file(&db).unwrap();
     let (status, body) = get("/readyz").await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("is gone"), "{body}");
+    assert!(body.contains("it was deleted"), "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
