@@ -306,3 +306,42 @@ async fn headers_sent_one_byte_per_second_are_cut_off_within_the_default_10_s() 
     drop(started);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Another process opening and closing the store (here `protime changes`) must not make the
+/// running receiver lose what it acknowledges: a descriptor of the database file closed in
+/// the receiver's process would drop SQLite's locks, and the other process, taking itself
+/// for the last connection, would delete the WAL the receiver is still writing to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_reading_the_store_does_not_lose_acknowledged_deliveries() {
+    let dir = temp_dir("second-process");
+    let store = dir.join("store.sqlite");
+    let started = common::start(receive(&dir, &store, 4096, &[]));
+    let mut acknowledged = 0;
+    for round in 0..4_i64 {
+        for id in 1..=5 {
+            assert_eq!(deliver(&started.url, round * 10 + id).await.0, 200);
+            acknowledged += 1;
+        }
+        let output = common::protime(&["changes", "--store"])
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let lines = String::from_utf8_lossy(&output.stdout).lines().count();
+        assert_eq!(
+            lines, acknowledged,
+            "round {round}: the feed lost deliveries"
+        );
+    }
+    let mut receiver = started.child;
+    assert!(common::terminate(&mut receiver, Duration::from_secs(20)).success());
+    let output = common::protime(&["changes", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).lines().count(),
+        acknowledged
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

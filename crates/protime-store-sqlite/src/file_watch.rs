@@ -69,11 +69,29 @@ impl FileWatch {
         if Identity::of(&metadata) != self.identity {
             return Err(gone("it was replaced by another file"));
         }
-        // Opening for writing asks the operating system exactly what SQLite's next open
-        // would get (permissions, a read-only mount), without writing anything.
-        match std::fs::OpenOptions::new().write(true).open(&self.path) {
-            Ok(_) => Ok(()),
-            Err(error) => Err(gone(&format!("it can no longer be written: {error}"))),
-        }
+        writable(&self.path).map_err(|error| gone(&format!("it can no longer be written: {error}")))
     }
+}
+
+/// Whether this process may write the file (permissions, a read-only mount), asked with
+/// `access(2)` — never by opening it: closing any descriptor of the database file would
+/// release every POSIX lock SQLite holds on it in this process, after which another
+/// process closing its connection takes itself for the last one and deletes the WAL that
+/// this process is still writing to.
+#[cfg(unix)]
+fn writable(path: &Path) -> Result<(), std::io::Error> {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).map_err(std::io::Error::from)
+}
+
+#[cfg(not(unix))]
+fn writable(path: &Path) -> Result<(), std::io::Error> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.permissions().readonly() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the file is read-only",
+        ));
+    }
+    Ok(())
 }
