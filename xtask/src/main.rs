@@ -6,9 +6,9 @@
 //! - `cargo xtask schema [--check]` does the same for the JSON Schemas under `schemas/`.
 
 mod codegen;
-mod normalize;
-mod preflight;
 mod schema;
+
+use xtask::{normalize, preflight};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -29,7 +29,7 @@ const JSON: &str = "application/json";
 /// Values that do not have the expected shape are skipped, never rejected:
 /// the preflight check and the OpenAPI deserializer report them.
 /// Normalizing an already normalized document changes nothing.
-pub(crate) fn normalize(spec: &mut Value) -> Vec<String> {
+pub fn normalize(spec: &mut Value) -> Vec<String> {
     let mut changes = Vec::new();
     let Some(root) = spec.as_object_mut() else {
         return changes;

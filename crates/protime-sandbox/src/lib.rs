@@ -88,6 +88,25 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 pub use config::{ClientConfig, ReorderConfig, SandboxConfig, scopes};
 pub use error::Error;
 
+/// Entry points for the fuzz targets under `fuzz/` (feature `fuzzing`). Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `input` as the `filter` of `GET /clockings` does: the date range
+    /// (`from`, `to`, inclusive) when accepted, else the `reasons` of the `400`.
+    pub fn clocking_filter(
+        input: &str,
+    ) -> Result<(chrono::NaiveDate, chrono::NaiveDate), Vec<String>> {
+        crate::filter::ClockingFilter::parse(input).map(|filter| (filter.from, filter.to))
+    }
+
+    /// Parses `input` as the `filter` of `GET /webhooks` does; the `reasons` of the `400`
+    /// when refused.
+    pub fn webhook_filter(input: &str) -> Result<(), Vec<String>> {
+        crate::filter::WebhookFilter::parse(input).map(|_| ())
+    }
+}
+
 use crate::data::ExternalRefRequest;
 use crate::delivery::Job;
 use crate::rng::SeededRng;

@@ -1,0 +1,30 @@
+//! The OpenAPI normalizer and preflight check of `cargo xtask codegen` on arbitrary
+//! documents: any bytes that are JSON go through `normalize` then `check`, as `codegen`
+//! does. Neither may panic ("the check never panics, whatever the shape of the input");
+//! normalizing is idempotent; a failed check reports at least one problem, one line each.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut spec) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    // The check on the raw document too: it must not panic on anything either.
+    let _ = xtask::preflight::check(&spec);
+    let first = xtask::normalize::normalize(&mut spec);
+    let again = xtask::normalize::normalize(&mut spec);
+    assert!(
+        again.is_empty(),
+        "normalize is not idempotent: {again:?} after {first:?}"
+    );
+    if let Err(error) = xtask::preflight::check(&spec) {
+        assert!(!error.problems.is_empty(), "an error without problems");
+        assert_eq!(
+            error.to_string().lines().count(),
+            error.problems.len(),
+            "a problem spans several lines: {error}"
+        );
+    }
+});

@@ -1,0 +1,8 @@
+//! The library side of xtask: the OpenAPI normalizer and preflight check that
+//! `cargo xtask codegen` runs before progenitor, exposed so that the fuzz
+//! targets under `fuzz/` can call them. Not a stable API.
+
+#[doc(hidden)]
+pub mod normalize;
+#[doc(hidden)]
+pub mod preflight;
