@@ -37,11 +37,14 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// `protime receive` on a free port with `store`, under a soft limit of `open_files` open
+/// `protime receive` (this build's, or `PROTIME_TEST_BINARY`) on a free port with `store`, under a soft limit of `open_files` open
 /// files; when this test runs as root, as the user `nobody` (so that file permissions
 /// apply), with the binary copied into `dir` where that user can run it.
 fn receive(dir: &Path, store: &Path, open_files: u32, extra: &[&str]) -> Command {
-    let mut binary = PathBuf::from(env!("CARGO_BIN_EXE_protime"));
+    // PROTIME_TEST_BINARY runs these against another build, e.g. the release binary:
+    // `PROTIME_TEST_BINARY=target/release/protime cargo test -p protime-cli --test hostile`.
+    let mut binary = std::env::var_os("PROTIME_TEST_BINARY")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_protime")), PathBuf::from);
     let mut command = Command::new("sh");
     let mut script = format!("ulimit -Sn {open_files} && exec \"$@\"");
     if is_root() {
