@@ -730,6 +730,9 @@ fn run_writer_over_queued_jobs(dir: &TempDir, sizes: &[usize]) -> (u64, u64) {
     }
     drop(jobs);
     writer::run_writer(conn, &queue, &counters, &file);
+    // Jobs the writer left in the queue are dropped with it: their waiters fail instead of
+    // blocking.
+    drop(queue);
     for (size, answer) in answers {
         let outcomes = answer.recv().unwrap();
         assert_eq!(outcomes.len(), size);
