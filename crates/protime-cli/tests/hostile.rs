@@ -43,8 +43,10 @@ fn is_root() -> bool {
 fn receive(dir: &Path, store: &Path, open_files: u32, extra: &[&str]) -> Command {
     // PROTIME_TEST_BINARY runs these against another build, e.g. the release binary:
     // `PROTIME_TEST_BINARY=target/release/protime cargo test -p protime-cli --test hostile`.
-    let mut binary = std::env::var_os("PROTIME_TEST_BINARY")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_protime")), PathBuf::from);
+    let mut binary = std::env::var_os("PROTIME_TEST_BINARY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_protime")),
+        PathBuf::from,
+    );
     let mut command = Command::new("sh");
     let mut script = format!("ulimit -Sn {open_files} && exec \"$@\"");
     if is_root() {

@@ -249,9 +249,8 @@ impl SqliteStore {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let writer_counters = Arc::clone(&counters);
-        let synchronous = synchronous_name(
-            writer.pragma_query_value(None, "synchronous", |row| row.get(0))?,
-        );
+        let synchronous =
+            synchronous_name(writer.pragma_query_value(None, "synchronous", |row| row.get(0))?);
         let file = Arc::new(FileWatch::new(&path)?);
         let writer_file = Arc::clone(&file);
         let handle = std::thread::Builder::new()

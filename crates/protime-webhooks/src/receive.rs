@@ -397,7 +397,9 @@ impl ReceiveCore {
                     // Parsed only here, at most once per interval: a well-formed delivery
                     // that no key verifies suggests a scheme that differs from the sender's.
                     if protime_model::parse_delivery(&body).is_ok() {
-                        tracing::warn!("the last refused delivery is a well-formed clockings change: if every delivery is refused, the signature scheme may differ from Protime's — capture a few (`protime receive --capture DIR`) and run `protime doctor signature --key-file KEYS DIR/*.json`");
+                        tracing::warn!(
+                            "the last refused delivery is a well-formed clockings change: if every delivery is refused, the signature scheme may differ from Protime's — capture a few (`protime receive --capture DIR`) and run `protime doctor signature --key-file KEYS DIR/*.json`"
+                        );
                     }
                 }
                 return Rejection::Unauthorized.answer();

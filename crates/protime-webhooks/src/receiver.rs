@@ -74,7 +74,9 @@ type ObserveFn = dyn Fn(&axum::http::request::Parts, &Bytes) + Send + Sync;
 
 impl RequestObserver {
     /// Wraps `observe`.
-    pub fn new(observe: impl Fn(&axum::http::request::Parts, &Bytes) + Send + Sync + 'static) -> Self {
+    pub fn new(
+        observe: impl Fn(&axum::http::request::Parts, &Bytes) + Send + Sync + 'static,
+    ) -> Self {
         Self(Arc::new(observe))
     }
 }

@@ -120,7 +120,9 @@ pub enum KeyError {
     InvalidBase64,
     /// The scheme decodes keys from hexadecimal ([`KeyEncoding::Hex`]) and this key is not
     /// valid hexadecimal.
-    #[error("webhook key is not valid hexadecimal, as the signature scheme's key encoding requires")]
+    #[error(
+        "webhook key is not valid hexadecimal, as the signature scheme's key encoding requires"
+    )]
     InvalidHex,
     /// A [`Verifier`] was built without any key.
     #[error("a signature verifier needs at least one webhook key")]

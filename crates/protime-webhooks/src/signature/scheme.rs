@@ -191,7 +191,10 @@ impl SignatureScheme {
         }
         if let Some(id_header) = self.content.id_header()
             && (*id_header == self.header
-                || self.content.timestamp().is_some_and(|(t, _)| t == id_header))
+                || self
+                    .content
+                    .timestamp()
+                    .is_some_and(|(t, _)| t == id_header))
         {
             return Err(KeyError::InvalidScheme {
                 reason: "the id header must differ from the signature and timestamp headers",

@@ -60,7 +60,9 @@ pub(super) fn signature_headers(
     let encoded = match scheme.encoding {
         SignatureEncoding::Hex => hex::encode(tag),
         SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag),
-        SignatureEncoding::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag),
+        SignatureEncoding::Base64Url => {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+        }
     };
     let value = format!("{}{encoded}", scheme.prefix.as_deref().unwrap_or(""));
     headers.insert(
