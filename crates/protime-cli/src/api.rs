@@ -20,7 +20,7 @@ use crate::store::StoreLocation;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Connection {
     /// Tenant name (the subdomain of your myProtime URL).
-    #[arg(long, env = "PROTIME_TENANT")]
+    #[arg(long, env = "PROTIME_TENANT", conflicts_with = "base_url")]
     tenant: Option<String>,
     /// Environment of the tenant.
     #[arg(long, value_enum, env = "PROTIME_ENVIRONMENT", default_value_t = Env::Production)]
@@ -195,6 +195,20 @@ fn print_webhook(webhook: &protime_raw::types::Webhook) {
     );
 }
 
+/// `--destination` as Protime would take it, with the CLI's own words when it is not.
+fn destination_allowed(
+    client: &protime_client::ProtimeClient,
+    destination: &str,
+) -> anyhow::Result<()> {
+    match client.check_destination(destination) {
+        Ok(()) => Ok(()),
+        Err(protime_client::Error::InsecureDestination { url }) => anyhow::bail!(
+            "--destination {url:?} is not an https:// URL, which Protime requires; against a local sandbox, add --allow-insecure-destinations"
+        ),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Fails when an enabled clockings webhook already delivers to `destination`: whoever
 /// receives there verifies with that webhook's key only, so the deliveries of a second
 /// webhook would be refused — the way a running `protime serve` gets stranded.
@@ -230,7 +244,7 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
                 .map(|r| external_reference(r))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let client = connection.client()?;
-            client.check_destination(&destination)?;
+            destination_allowed(&client, &destination)?;
             if !allow_second {
                 refuse_a_second_webhook(&client, &destination).await?;
             }
@@ -312,6 +326,8 @@ pub(crate) struct SyncArgs {
 pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let filter = ClockingsFilter::between(args.from, args.to)?;
     let client = args.connection.client()?;
+    // Every argument is checked before anything is created on disk.
+    destination_allowed(&client, &args.destination)?;
     let store = args.store.open(None).await?;
     // A running `protime serve` owns the subscription in this store: a second webhook and
     // sync from here would leave it with a webhook whose key it does not have.

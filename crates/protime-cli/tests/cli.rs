@@ -428,7 +428,51 @@ fn webhooks_are_managed_against_the_sandbox() {
         ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("not HTTPS").and(no_panic()));
+        .stderr(
+            predicate::str::contains("--allow-insecure-destinations")
+                .and(predicate::str::contains("https://"))
+                .and(no_panic()),
+        );
+}
+
+#[test]
+fn wrong_arguments_are_one_line_naming_the_flag_and_create_nothing() {
+    let sandbox = BackgroundSandbox::start();
+    let dir = temp_dir("arguments");
+    let store = dir.join("never.sqlite");
+    // A plain-HTTP destination: refused before the store file is created.
+    let output = sandbox
+        .protime()
+        .args(["sync", "--from", "2026-01-05", "--to", "2026-01-18"])
+        .args(["--destination", "http://127.0.0.1:9/hook"])
+        .arg("--store")
+        .arg(&store)
+        .arg("--key-file")
+        .arg(dir.join("k"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--destination"), "{stderr}");
+    assert!(
+        !store.exists(),
+        "the store was created before the arguments were checked"
+    );
+    // --tenant and --base-url contradict each other: clap says so.
+    protime()
+        .args([
+            "webhooks",
+            "list",
+            "--tenant",
+            "acme",
+            "--base-url",
+            "http://127.0.0.1:9",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--tenant").and(predicate::str::contains("--base-url")));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

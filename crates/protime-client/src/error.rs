@@ -62,6 +62,19 @@ impl std::fmt::Display for ApiErrorBody {
     }
 }
 
+/// `HTTP 401`, or that there was no response.
+fn http_status(status: Option<u16>) -> String {
+    status.map_or_else(|| "no HTTP response".to_owned(), |s| format!("HTTP {s}"))
+}
+
+/// When Protime asked to retry, in whole seconds.
+fn retry_hint(retry_after: Option<Duration>) -> String {
+    retry_after.map_or_else(
+        || "no Retry-After given".to_owned(),
+        |after| format!("Protime asked to retry after {} s", after.as_secs()),
+    )
+}
+
 /// Error of the Protime client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -70,7 +83,7 @@ pub enum Error {
     #[error("invalid client configuration: {0}")]
     Config(String),
     /// The token endpoint refused or failed; `status` is its HTTP status when there was one.
-    #[error("could not get an access token (status {status:?}): {message}")]
+    #[error("could not get an access token ({}): {message}", http_status(*.status))]
     Token {
         /// HTTP status of the token endpoint.
         status: Option<u16>,
@@ -89,7 +102,7 @@ pub enum Error {
     },
     /// 429 Too Many Requests, still after the retry budget was spent.
     #[error(
-        "{operation}: rate limited by Protime after {attempts} attempts (retry after {retry_after:?})"
+        "{operation}: rate limited by Protime after {attempts} attempts ({})", retry_hint(*.retry_after)
     )]
     RateLimited {
         /// The operation.
@@ -114,7 +127,7 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// A success response whose body could not be understood.
-    #[error("{operation}: unexpected response (status {status:?}): {message}")]
+    #[error("{operation}: unexpected response ({}): {message}", http_status(*.status))]
     InvalidResponse {
         /// The operation.
         operation: &'static str,
