@@ -195,6 +195,19 @@ fn print_webhook(webhook: &protime_raw::types::Webhook) {
     );
 }
 
+/// The enabled clockings webhooks that deliver to `destination`.
+pub(crate) async fn enabled_webhooks_to(
+    client: &protime_client::ProtimeClient,
+    destination: &str,
+) -> Result<Vec<protime_raw::types::Webhook>, protime_client::Error> {
+    let filter = WebhookFilter::default()
+        .collection(CollectionName::Clockings)
+        .status(WebhookStatus::Enabled);
+    let mut webhooks = client.list_webhooks(&filter).await?;
+    webhooks.retain(|w| w.destination_url == destination);
+    Ok(webhooks)
+}
+
 /// `--destination` as Protime would take it, with the CLI's own words when it is not.
 fn destination_allowed(
     client: &protime_client::ProtimeClient,
@@ -216,11 +229,8 @@ async fn refuse_a_second_webhook(
     client: &protime_client::ProtimeClient,
     destination: &str,
 ) -> anyhow::Result<()> {
-    let filter = WebhookFilter::default()
-        .collection(CollectionName::Clockings)
-        .status(WebhookStatus::Enabled);
-    let existing = client.list_webhooks(&filter).await?;
-    if let Some(webhook) = existing.iter().find(|w| w.destination_url == destination) {
+    let existing = enabled_webhooks_to(client, destination).await?;
+    if let Some(webhook) = existing.first() {
         anyhow::bail!(
             "webhook {} (enabled, valid until {}) already delivers clockings to {destination}; the receiver there (e.g. a running `protime serve`, which renews on its own) does not have a new webhook's key and would refuse its deliveries. Pass --allow-second to create one anyway",
             webhook.id,

@@ -177,17 +177,23 @@ fn candidate_schemes(headers: &HeaderMap) -> Vec<(SignatureScheme, i64)> {
 fn diagnose(capture: &CapturedRequest, keys: &[WebhookKey]) -> anyhow::Result<Vec<Finding>> {
     let headers = capture.header_map();
     let body = capture.body()?;
-    let mut findings = Vec::new();
-    for (scheme, at) in candidate_schemes(&headers) {
-        // A key that the scheme cannot decode (not base64, not hex) rules the scheme out.
-        let Ok(verifier) = Verifier::new(scheme.clone(), keys.iter().cloned()) else {
-            continue;
-        };
-        let verifier = verifier.with_clock(std::sync::Arc::new(FixedClock(at)));
-        if verifier.verify(&headers, &body).is_ok() {
-            findings.push(Finding::Scheme(scheme));
-        }
-    }
+    // One verifier per candidate, each at the capture's own timestamp. A key that the scheme
+    // cannot decode (not base64, not hex) rules the scheme out.
+    let verifiers: Vec<(SignatureScheme, Verifier)> = candidate_schemes(&headers)
+        .into_iter()
+        .filter_map(|(scheme, at)| {
+            let verifier = Verifier::new(scheme.clone(), keys.iter().cloned()).ok()?;
+            Some((
+                scheme,
+                verifier.with_clock(std::sync::Arc::new(FixedClock(at))),
+            ))
+        })
+        .collect();
+    let mut findings: Vec<Finding> = verifiers
+        .iter()
+        .filter(|(_, verifier)| verifier.verify(&headers, &body).is_ok())
+        .map(|(scheme, _)| Finding::Scheme(scheme.clone()))
+        .collect();
     if findings.is_empty() {
         let host = headers
             .get("host")
@@ -198,14 +204,10 @@ fn diagnose(capture: &CapturedRequest, keys: &[WebhookKey]) -> anyhow::Result<Ve
             format!("http://{host}{}", capture.path),
             capture.path.clone(),
         ];
-        for (scheme, at) in candidate_schemes(&headers) {
+        for (scheme, verifier) in &verifiers {
             if scheme.content != SignedContent::Body {
                 continue;
             }
-            let Ok(verifier) = Verifier::new(scheme.clone(), keys.iter().cloned()) else {
-                continue;
-            };
-            let verifier = verifier.with_clock(std::sync::Arc::new(FixedClock(at)));
             for url in &urls {
                 let signed = [url.as_bytes(), &body].concat();
                 if verifier.verify(&headers, &signed).is_ok() {

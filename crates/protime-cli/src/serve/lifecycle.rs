@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use protime_client::{ClockingsFilter, ProtimeClient, WebhookFilter};
-use protime_raw::types::{CollectionName, WebhookStatus};
+use protime_client::{ClockingsFilter, ProtimeClient};
 use protime_store_postgres::{OwnerLock, PgStore};
 use protime_webhooks::signature::Verifier;
 use protime_webhooks::subscription::{Subscription, SubscriptionState};
@@ -128,10 +127,7 @@ impl Lifecycle {
 /// Deletes the enabled webhooks for `destination` other than `current`: what a renewal
 /// interrupted by a crash leaves behind.
 async fn delete_orphans(client: &ProtimeClient, destination: &str, current: Option<&str>) {
-    let filter = WebhookFilter::default()
-        .collection(CollectionName::Clockings)
-        .status(WebhookStatus::Enabled);
-    let webhooks = match client.list_webhooks(&filter).await {
+    let webhooks = match crate::api::enabled_webhooks_to(client, destination).await {
         Ok(webhooks) => webhooks,
         Err(error) => {
             tracing::warn!(%error, "could not list the webhooks to find orphans");
@@ -140,7 +136,7 @@ async fn delete_orphans(client: &ProtimeClient, destination: &str, current: Opti
     };
     for webhook in webhooks {
         let id = webhook.id.to_string();
-        if webhook.destination_url != destination || Some(id.as_str()) == current {
+        if Some(id.as_str()) == current {
             continue;
         }
         match client.delete_webhook(&id).await {
