@@ -131,11 +131,7 @@ fn pid_of(started: &common::Started) -> u32 {
 async fn two_thousand_idle_connections_under_1024_open_files_do_not_delay_a_delivery() {
     let dir = temp_dir("idle");
     let started = common::start(receive(&dir, &dir.join("store.sqlite"), 1024, &[]));
-    let address = started
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let address = common::address_of(&started.url);
     let mut idle = Vec::new();
     for _ in 0..2000 {
         if let Ok(Ok(stream)) =
@@ -159,11 +155,7 @@ async fn two_thousand_idle_connections_under_1024_open_files_do_not_delay_a_deli
 async fn four_hundred_stalled_unauthenticated_bodies_raise_memory_by_at_most_64_mb() {
     let dir = temp_dir("stalled");
     let started = common::start(receive(&dir, &dir.join("store.sqlite"), 4096, &[]));
-    let address = started
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let address = common::address_of(&started.url);
     let pid = pid_of(&started);
     // Warm up (first delivery, store pages), then measure.
     assert_eq!(deliver(&started.url, 1).await.0, 200);
@@ -277,11 +269,7 @@ async fn a_read_only_store_is_refused_at_start_and_while_running() {
 async fn headers_sent_one_byte_per_second_are_cut_off_within_the_default_10_s() {
     let dir = temp_dir("slowloris");
     let started = common::start(receive(&dir, &dir.join("store.sqlite"), 4096, &[]));
-    let address = started
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let address = common::address_of(&started.url);
     let mut stream = TcpStream::connect(&address).await.unwrap();
     let begun = Instant::now();
     let trickle = b"POST / HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use protime_raw::types::WebhookStatus;
 use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
@@ -65,19 +65,7 @@ fn start_serve(
 impl Serve {
     /// Waits for a line containing `text`; returns every line seen until then.
     fn wait_for(&self, text: &str, limit: Duration) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no {text:?} within {limit:?}; saw:\n{}", seen.join("\n"))
-            });
-            let found = line.contains(text);
-            seen.push(line);
-            if found {
-                return seen;
-            }
-        }
+        common::wait_for_line(&self.lines, text, limit)
     }
 }
 
@@ -110,18 +98,7 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     let port = free_port();
 
     // Changes all along.
-    let (stop_generating, mut generating) = tokio::sync::watch::channel(false);
-    let generator = {
-        let sandbox: Sandbox = sandbox.sandbox().clone();
-        tokio::spawn(async move {
-            let mut made = 0;
-            while !*generating.borrow() {
-                made += sandbox.generate(3).len();
-                let _ = tokio::time::timeout(Duration::from_millis(50), generating.changed()).await;
-            }
-            made
-        })
-    };
+    let (stop_generating, generator) = common::changes_all_along(sandbox.sandbox());
 
     // First subscription and three renewals.
     let serve = start_serve(&sandbox, port, &state, &store, &[]);

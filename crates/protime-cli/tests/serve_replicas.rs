@@ -127,18 +127,9 @@ impl Replica {
 
     /// Waits for a line containing `text`; returns it.
     fn wait_for(&self, text: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no {text:?} within {limit:?}; saw:\n{}", seen.join("\n"))
-            });
-            if line.contains(text) {
-                return line;
-            }
-            seen.push(line);
-        }
+        common::wait_for_line(&self.lines, text, limit)
+            .pop()
+            .unwrap_or_default()
     }
 
     async fn readiness(&self) -> String {
@@ -235,18 +226,7 @@ async fn replicas_share_the_subscription_and_survive_the_lease_holder_killed_mid
     .await;
 
     // Changes all along.
-    let (stop_generating, mut generating) = tokio::sync::watch::channel(false);
-    let generator = {
-        let sandbox: Sandbox = sandbox.sandbox().clone();
-        tokio::spawn(async move {
-            let mut made = 0;
-            while !*generating.borrow() {
-                made += sandbox.generate(3).len();
-                let _ = tokio::time::timeout(Duration::from_millis(50), generating.changed()).await;
-            }
-            made
-        })
-    };
+    let (stop_generating, generator) = common::changes_all_along(sandbox.sandbox());
 
     // A renewal by the holder: the follower verifies with the new key within seconds.
     let kept = a.wait_for("is kept", Duration::from_secs(30));

@@ -111,3 +111,52 @@ pub(crate) fn terminate(child: &mut Running, limit: Duration) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Waits up to `limit` for a line of `lines` containing `text`; returns every line seen
+/// until then, the matching one last.
+pub(crate) fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    text: &str,
+    limit: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {text:?} within {limit:?}; saw:\n{}", seen.join("\n")));
+        let found = line.contains(text);
+        seen.push(line);
+        if found {
+            return seen;
+        }
+    }
+}
+
+/// The `host:port` of an `http://host:port/…` URL.
+pub(crate) fn address_of(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+/// Changes made in `sandbox` all along (3 every 50 ms) until the returned sender is told
+/// `true`; the task answers how many were made.
+pub(crate) fn changes_all_along(
+    sandbox: &protime_sandbox::Sandbox,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<usize>,
+) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let sandbox = sandbox.clone();
+    let generator = tokio::spawn(async move {
+        let mut made = 0;
+        while !*stopped.borrow() {
+            made += sandbox.generate(3).len();
+            let _ = tokio::time::timeout(Duration::from_millis(50), stopped.changed()).await;
+        }
+        made
+    });
+    (stop, generator)
+}
