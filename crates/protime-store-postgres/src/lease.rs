@@ -81,12 +81,14 @@ pub struct LeaseHolder {
     pub held: bool,
 }
 
-/// Reads whether the advisory lock of `name` is held by any session of this database.
-const LOCK_HELD: &str = "SELECT EXISTS (
-     SELECT 1 FROM pg_locks
-     WHERE locktype = 'advisory' AND granted AND objsubid = 1
-       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND ((classid::int8 << 32) | objid::int8) = hashtext($1)::int8)";
+/// The last holder of the lease, and whether the advisory lock named `$1` is held now by
+/// any session of this database (one statement, one snapshot).
+const LEASE_HOLDER: &str = "SELECT holder, since, EXISTS (
+         SELECT 1 FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND objsubid = 1
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND ((classid::int8 << 32) | objid::int8) = hashtext($1)::int8)
+     FROM renewal_lease";
 
 impl PgStore {
     fn lock_name(&self) -> String {
@@ -167,24 +169,14 @@ impl PgStore {
     /// Who holds the renewal lease, or held it last; `None` when nobody ever took it.
     pub async fn lease_holder(&self) -> Result<Option<LeaseHolder>, StoreError> {
         let name = self.lock_name();
-        let held = self
-            .query(LOCK_HELD, &[&name], |rows| match rows.first() {
-                Some(row) => Ok(row.try_get::<_, bool>(0)?),
-                None => Ok(false),
-            })
-            .await?;
-        self.query(
-            "SELECT holder, since FROM renewal_lease",
-            &[],
-            |rows| match rows.first() {
-                Some(row) => Ok(Some(LeaseHolder {
-                    holder: row.try_get(0)?,
-                    since: row.try_get(1)?,
-                    held,
-                })),
-                None => Ok(None),
-            },
-        )
+        self.query(LEASE_HOLDER, &[&name], |rows| match rows.first() {
+            Some(row) => Ok(Some(LeaseHolder {
+                holder: row.try_get(0)?,
+                since: row.try_get(1)?,
+                held: row.try_get(2)?,
+            })),
+            None => Ok(None),
+        })
         .await
     }
 }
