@@ -140,24 +140,44 @@ impl SignatureSettings {
     }
 }
 
+/// The name of a signature encoding on the command line and in the configuration.
+fn encoding_name(encoding: SignatureEncoding) -> &'static str {
+    match encoding {
+        SignatureEncoding::Hex => "hex",
+        SignatureEncoding::Base64 => "base64",
+        SignatureEncoding::Base64Url => "base64url",
+    }
+}
+
+/// The name of a key encoding on the command line and in the configuration.
+fn key_encoding_name(encoding: KeyEncoding) -> &'static str {
+    match encoding {
+        KeyEncoding::Utf8 => "utf8",
+        KeyEncoding::Base64 => "base64",
+        KeyEncoding::Hex => "hex",
+    }
+}
+
 /// `scheme` as the flags that select it (only those that differ from the defaults).
 pub(crate) fn as_flags(scheme: &SignatureScheme) -> String {
     let mut flags = Vec::new();
     if scheme.header != SignatureScheme::DEFAULT_HEADER {
         flags.push(format!("--signature-header {}", scheme.header));
     }
-    match scheme.encoding {
-        SignatureEncoding::Hex => {}
-        SignatureEncoding::Base64 => flags.push("--signature-encoding base64".into()),
-        SignatureEncoding::Base64Url => flags.push("--signature-encoding base64url".into()),
+    if scheme.encoding != SignatureEncoding::Hex {
+        flags.push(format!(
+            "--signature-encoding {}",
+            encoding_name(scheme.encoding)
+        ));
     }
     if let Some(prefix) = &scheme.prefix {
         flags.push(format!("--signature-prefix '{prefix}'"));
     }
-    match scheme.key_encoding {
-        KeyEncoding::Utf8 => {}
-        KeyEncoding::Base64 => flags.push("--key-encoding base64".into()),
-        KeyEncoding::Hex => flags.push("--key-encoding hex".into()),
+    if scheme.key_encoding != KeyEncoding::Utf8 {
+        flags.push(format!(
+            "--key-encoding {}",
+            key_encoding_name(scheme.key_encoding)
+        ));
     }
     match &scheme.content {
         SignedContent::Body => {}
@@ -185,24 +205,13 @@ pub(crate) fn as_toml(scheme: &SignatureScheme) -> String {
         "[subscription.signature]".to_owned(),
         format!("header = \"{}\"", scheme.header),
     ];
-    lines.push(format!(
-        "encoding = \"{}\"",
-        match scheme.encoding {
-            SignatureEncoding::Hex => "hex",
-            SignatureEncoding::Base64 => "base64",
-            SignatureEncoding::Base64Url => "base64url",
-        }
-    ));
+    lines.push(format!("encoding = \"{}\"", encoding_name(scheme.encoding)));
     if let Some(prefix) = &scheme.prefix {
         lines.push(format!("prefix = \"{prefix}\""));
     }
     lines.push(format!(
         "key_encoding = \"{}\"",
-        match scheme.key_encoding {
-            KeyEncoding::Utf8 => "utf8",
-            KeyEncoding::Base64 => "base64",
-            KeyEncoding::Hex => "hex",
-        }
+        key_encoding_name(scheme.key_encoding)
     ));
     match &scheme.content {
         SignedContent::Body => {}
