@@ -16,6 +16,8 @@ mod admin;
 mod api;
 mod capture;
 mod changes;
+mod clockings;
+mod dead_letters;
 mod demo;
 mod doctor;
 mod keyfile;
@@ -27,6 +29,7 @@ mod serve;
 mod signals;
 mod signature_settings;
 mod store;
+mod trigger;
 mod validate;
 
 use std::process::ExitCode;
@@ -69,6 +72,16 @@ enum Command {
     /// Print the store's change feed as JSON lines (resumable with --since; --follow waits
     /// for new changes).
     Changes(changes::ChangesArgs),
+    /// Show the clockings the store holds (list, or one by id).
+    #[command(subcommand)]
+    Clockings(clockings::ClockingsCommand),
+    /// Show the dead letters (authentic deliveries that failed validation) and replay them
+    /// after a fix.
+    #[command(subcommand)]
+    DeadLetters(dead_letters::DeadLettersCommand),
+    /// Make one change in a running `protime sandbox` (insert, update, delete, a partial or
+    /// an invalid event) and deliver it to its webhooks.
+    Trigger(trigger::TriggerArgs),
     /// Validate delivery bodies (files, or `-` for standard input).
     Validate(validate::ValidateArgs),
     /// Write the JSON Schemas of deliveries and clockings.
@@ -140,6 +153,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Webhooks(command) => api::run_webhooks(command).await,
         Command::Sync(args) => api::run_sync(args).await,
         Command::Changes(args) => changes::run(args).await,
+        Command::Clockings(command) => clockings::run(command).await,
+        Command::DeadLetters(command) => dead_letters::run(command).await,
+        Command::Trigger(args) => trigger::run(args).await,
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Doctor(command) => doctor::run(command),

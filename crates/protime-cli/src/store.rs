@@ -79,6 +79,37 @@ impl fmt::Display for StoreLocation {
     }
 }
 
+/// The `--store` of the commands that read a store someone else fills (`clockings`,
+/// `dead-letters`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArg {
+    /// The store: an SQLite file (a path or `sqlite:PATH`) or `postgres://…` (see
+    /// `protime receive --help`).
+    #[arg(
+        long,
+        env = "PROTIME_STORE",
+        default_value = "protime.sqlite",
+        value_name = "STORE"
+    )]
+    store: StoreLocation,
+}
+
+impl StoreArg {
+    /// Opens the store, refusing an SQLite file that does not exist: a reading command
+    /// given a wrong path must say so instead of creating an empty store and showing
+    /// nothing.
+    pub(crate) async fn open_existing(&self) -> anyhow::Result<Store> {
+        if let StoreLocation::Sqlite(path) = &self.store {
+            anyhow::ensure!(
+                path.exists(),
+                "there is no store at {}: give --store (or PROTIME_STORE) the file that `protime receive` or `protime serve` writes",
+                path.display()
+            );
+        }
+        self.store.open(None).await
+    }
+}
+
 impl StoreLocation {
     /// Opens the store: creates or migrates its schema, and fails with one line naming the
     /// store (never a password) when it cannot.
@@ -131,6 +162,57 @@ pub(crate) enum Owner {
     },
 }
 
+/// A dead letter, whatever the store's kind.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredDeadLetter {
+    /// Its id in the store (`seq` in SQLite, `id` in PostgreSQL): increasing in arrival order.
+    pub(crate) id: i64,
+    /// When it was received, RFC 3339 in UTC.
+    pub(crate) received_at: String,
+    /// The body exactly as received.
+    pub(crate) raw_body: Vec<u8>,
+    /// The violations as stored: a JSON array of `{pointer, code, message, …}`.
+    pub(crate) errors_json: String,
+    /// Fingerprint of the key that verified it, when recorded.
+    pub(crate) key_fingerprint: Option<String>,
+    /// When it was replayed, RFC 3339 in UTC.
+    pub(crate) replayed_at: Option<String>,
+    /// What the store answered to the replay.
+    pub(crate) replay_outcome: Option<String>,
+}
+
+fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl From<protime_store_sqlite::DeadLetter> for StoredDeadLetter {
+    fn from(letter: protime_store_sqlite::DeadLetter) -> Self {
+        Self {
+            id: letter.seq,
+            received_at: letter.received_at,
+            raw_body: letter.raw_body,
+            errors_json: letter.errors_json,
+            key_fingerprint: letter.key_fingerprint,
+            replayed_at: letter.replayed_at,
+            replay_outcome: letter.replay_outcome,
+        }
+    }
+}
+
+impl From<protime_store_postgres::DeadLetter> for StoredDeadLetter {
+    fn from(letter: protime_store_postgres::DeadLetter) -> Self {
+        Self {
+            id: letter.id,
+            received_at: rfc3339(letter.received_at),
+            raw_body: letter.raw_body,
+            errors_json: letter.errors_json,
+            key_fingerprint: letter.key_fingerprint,
+            replayed_at: letter.replayed_at.map(rfc3339),
+            replay_outcome: letter.replay_outcome,
+        }
+    }
+}
+
 /// What a store holds, whatever its kind.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct StoreSummary {
@@ -158,6 +240,51 @@ impl Store {
                 tokio::task::spawn_blocking(move || store.clockings()).await??
             }
             Self::Postgres(store) => store.clockings().await?,
+        })
+    }
+
+    /// Every dead letter, in arrival order.
+    pub(crate) async fn dead_letters(&self) -> anyhow::Result<Vec<StoredDeadLetter>> {
+        Ok(match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.dead_letters())
+                    .await??
+                    .into_iter()
+                    .map(StoredDeadLetter::from)
+                    .collect()
+            }
+            Self::Postgres(store) => store
+                .dead_letters()
+                .await?
+                .into_iter()
+                .map(StoredDeadLetter::from)
+                .collect(),
+        })
+    }
+
+    /// The dead letter `id`, if there is one.
+    pub(crate) async fn dead_letter(&self, id: i64) -> anyhow::Result<Option<StoredDeadLetter>> {
+        Ok(match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.dead_letter(id))
+                    .await??
+                    .map(StoredDeadLetter::from)
+            }
+            Self::Postgres(store) => store.dead_letter(id).await?.map(StoredDeadLetter::from),
+        })
+    }
+
+    /// Marks the dead letter `id` as replayed with `receipt`; false when there is none.
+    pub(crate) async fn mark_replayed(&self, id: i64, receipt: Receipt) -> anyhow::Result<bool> {
+        Ok(match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.mark_dead_letter_replayed(id, receipt))
+                    .await??
+            }
+            Self::Postgres(store) => store.mark_dead_letter_replayed(id, receipt).await?,
         })
     }
 

@@ -45,6 +45,7 @@ pub(crate) fn router(sandbox: Sandbox) -> Router {
         .route(CLOCKINGS, get(list_clockings).post(create_clocking))
         .route(CLOCKING, get(get_clocking))
         .route(DELTA, get(clockings_delta))
+        .route(crate::trigger::TRIGGER, post(trigger))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sandbox)
@@ -688,6 +689,28 @@ async fn create_clocking(
         format!("{CLOCKINGS}/{}", change.data.id),
         None::<&()>,
     ))
+}
+
+/// `POST /sandbox/trigger`: a control route of the sandbox, outside the Protime API (no
+/// token: the sandbox's credentials are public anyway). Refused while in maintenance, like
+/// the API.
+async fn trigger(
+    State(sandbox): State<Sandbox>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = read_body(body)?;
+    let request: crate::TriggerRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::model_validation(&e))?;
+    match sandbox.trigger(&request) {
+        Ok(triggered) => {
+            tracing::info!(id = triggered.id, action = ?triggered.action, "triggered");
+            Ok(json_response(StatusCode::OK, &triggered))
+        }
+        Err(error @ crate::TriggerError::NoSuchClocking { .. }) => {
+            Err(ApiError::not_found(error.to_string()))
+        }
+        Err(error) => Err(ApiError::bad_request(error.to_string(), Vec::new())),
+    }
 }
 
 /// Resolves an `ObjectReferenceInput` by id or by one of the named external references.

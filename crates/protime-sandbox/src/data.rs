@@ -202,7 +202,7 @@ impl Catalog {
     }
 
     /// A random path down the activity hierarchy, 1 to 3 levels deep.
-    fn activity_levels(&self, rng: &mut SeededRng) -> Vec<ActivityLevel> {
+    pub(crate) fn activity_levels(&self, rng: &mut SeededRng) -> Vec<ActivityLevel> {
         let mut levels = Vec::new();
         let mut current = rng.pick(&self.projects).copied();
         let depth = 1 + rng.below(3);

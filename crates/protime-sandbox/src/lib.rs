@@ -16,6 +16,7 @@
 //! | `POST /connector/protimeapi/api/v1/clockings` | `clockings.write` | `201` + `Location`, `400` |
 //! | `GET /connector/protimeapi/api/v1/clockings/{id}` | `clockings.read` | `200`, `404` |
 //! | `GET /connector/protimeapi/api/v1/delta/clockings?deltaToken=` | `clockings.read` | `200`, `400`, `410` |
+//! | `POST /sandbox/trigger` (sandbox control, not Protime's API) | — | `200` what was delivered ([`Sandbox::trigger`]), `400`, `404` |
 //!
 //! Scopes are `connector-protimeapi-<collection>.<read|write>` ([`scopes`]). Every API route
 //! checks, in this order: maintenance (`503` + `Retry-After`, [`Sandbox::set_maintenance`]),
@@ -74,6 +75,7 @@ mod error;
 mod filter;
 mod rng;
 mod state;
+mod trigger;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Deref;
@@ -87,6 +89,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 pub use config::{ClientConfig, ReorderConfig, SandboxConfig, scopes};
 pub use error::Error;
+pub use trigger::{TriggerAction, TriggerError, TriggerKind, TriggerRequest, Triggered};
 
 /// Entry points for the fuzz targets under `fuzz/` (feature `fuzzing`). Not a stable API.
 #[cfg(feature = "fuzzing")]
@@ -251,6 +254,14 @@ pub struct Stats {
     pub pending_deliveries: u64,
 }
 
+/// What [`Sandbox::publish_shaped`] queued.
+struct Published {
+    /// The changes, as delivered to a webhook without external references (unshaped).
+    changes: Vec<ClockingChange>,
+    /// Enabled `clockings` webhooks at the time.
+    subscribers: usize,
+}
+
 /// The sandbox: its state, its delivery engine and its routes. Cheap to clone (a handle).
 ///
 /// [`Sandbox::start`] serves it on loopback; [`Sandbox::new`] and [`Sandbox::router`] embed it
@@ -408,16 +419,31 @@ impl Sandbox {
 
     /// Applies changes under the lock and queues one delivery per change and subscriber.
     fn publish(&self, apply: impl FnOnce(&mut State) -> Vec<Applied>) -> Vec<ClockingChange> {
+        self.publish_shaped(apply, None).changes
+    }
+
+    /// [`Self::publish`], each body passed through `shape` (as JSON) when one is given.
+    fn publish_shaped(
+        &self,
+        apply: impl FnOnce(&mut State) -> Vec<Applied>,
+        shape: Option<&dyn Fn(serde_json::Value) -> serde_json::Value>,
+    ) -> Published {
+        let encode = |wire: &ClockingChange| match shape {
+            None => serde_json::to_vec(wire).ok(),
+            Some(shape) => serde_json::to_value(wire)
+                .ok()
+                .and_then(|value| serde_json::to_vec(&shape(value)).ok()),
+        };
         let now = now_utc();
-        let (changes, jobs) = {
+        let (published, jobs) = {
             let mut state = self.lock();
             let applied = apply(&mut state);
             let subscribers = state.clockings_subscribers(now);
             let mut jobs = Vec::with_capacity(applied.len() * subscribers.len());
             for change in &applied {
                 for subscriber in &subscribers {
-                    let wire = change.to_wire(&state.catalog, &subscriber.refs);
-                    let Ok(body) = serde_json::to_vec(&wire) else {
+                    let Some(body) = encode(&change.to_wire(&state.catalog, &subscriber.refs))
+                    else {
                         continue;
                     };
                     jobs.push(Job {
@@ -434,7 +460,11 @@ impl Sandbox {
                 .iter()
                 .map(|change| change.to_wire(&state.catalog, &none))
                 .collect();
-            (changes, jobs)
+            let published = Published {
+                changes,
+                subscribers: subscribers.len(),
+            };
+            (published, jobs)
         };
         for job in jobs {
             self.shared.pending.fetch_add(1, Ordering::SeqCst);
@@ -442,7 +472,7 @@ impl Sandbox {
                 self.shared.job_done();
             }
         }
-        changes
+        published
     }
 
     /// The clockings that currently exist (soft-deleted ones excluded), by id: what a

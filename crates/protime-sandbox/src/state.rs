@@ -16,6 +16,7 @@ use crate::config::SandboxConfig;
 use crate::data::{self, Catalog, ExternalRefRequest};
 use crate::filter::ClockingFilter;
 use crate::rng::SeededRng;
+use crate::trigger::TriggerKind;
 
 /// The first change version is this plus one; printed as 20 upper-case hex digits it looks
 /// like the docs' `0000090200004BD0000A`.
@@ -291,7 +292,53 @@ impl State {
         }
     }
 
-    fn edit(&mut self, id: u64) -> Option<Applied> {
+    /// Ids of the clockings that exist and are not soft-deleted.
+    pub(crate) fn live_ids(&self) -> Vec<u64> {
+        self.clockings
+            .values()
+            .filter(|c| c.status != Some(ClockingStatus::Deleted))
+            .map(|c| c.id.get())
+            .collect()
+    }
+
+    /// One of `ids`, chosen by the sandbox's generator.
+    pub(crate) fn pick_id(&mut self, ids: &[u64]) -> Option<u64> {
+        self.rng.pick(ids).copied()
+    }
+
+    /// A new clocking on a day of the seeded range, of `kind` when one is asked for.
+    pub(crate) fn insert_random(&mut self, kind: Option<TriggerKind>) -> Option<Applied> {
+        let mut draft =
+            data::random_draft(&mut self.rng, &self.catalog, self.first_day, self.days)?;
+        if let Some(kind) = kind {
+            draft.kind = match kind {
+                TriggerKind::InOut => data::DraftKind::InOut,
+                TriggerKind::Reason => data::DraftKind::Reason {
+                    reason: self.rng.pick(&self.catalog.reasons)?.id,
+                    is_open: self.rng.chance(0.5),
+                },
+                TriggerKind::Activity => data::DraftKind::Activity {
+                    levels: self.catalog.activity_levels(&mut self.rng),
+                },
+                TriggerKind::ActivityEnd => data::DraftKind::ActivityEnd,
+            };
+        }
+        self.insert(draft)
+    }
+
+    /// The next version of clocking `id` as it stands, neither stored nor logged: the
+    /// content of a delivery that a receiver must refuse (`Sandbox::trigger`'s `invalid`).
+    pub(crate) fn unapplied_version(&mut self, id: u64) -> Option<Applied> {
+        let mut clocking = self.clockings.get(&id)?.clone();
+        clocking.change_version = Some(self.bump());
+        Some(Applied {
+            version: self.version,
+            change_type: ChangeType::InsertOrUpdate,
+            clocking,
+        })
+    }
+
+    pub(crate) fn edit(&mut self, id: u64) -> Option<Applied> {
         if !self.clockings.contains_key(&id) {
             return None;
         }
@@ -315,7 +362,7 @@ impl State {
         Some(self.record(ChangeType::InsertOrUpdate, clocking))
     }
 
-    fn hard_delete(&mut self, id: u64) -> Option<Applied> {
+    pub(crate) fn hard_delete(&mut self, id: u64) -> Option<Applied> {
         let mut clocking = self.clockings.remove(&id)?;
         clocking.change_version = Some(self.bump());
         Some(self.record(ChangeType::Delete, clocking))

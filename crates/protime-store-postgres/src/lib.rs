@@ -427,6 +427,46 @@ impl PgStore {
             .await
     }
 
+    /// The dead letter with this id, if there is one.
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+        self.query(read::DEAD_LETTER, &[&id], |rows| {
+            Ok(read::dead_letters_of(rows)?.into_iter().next())
+        })
+        .await
+    }
+
+    /// Records that the dead letter `id` was replayed: its body passed validation again and
+    /// was recorded (through [`DeliverySink::record`]) with the receipt `outcome`.
+    /// `Ok(false)` when there is no dead letter `id`. The row itself is kept as evidence.
+    ///
+    /// Replaying records first and marks afterwards, so a crash in between leaves the dead
+    /// letter unmarked; replaying it again records a duplicate, which changes nothing.
+    ///
+    /// ```no_run
+    /// # async fn example(store: protime_store_postgres::PgStore) -> Result<(), protime_store_postgres::StoreError> {
+    /// use protime_model::ApplyOutcome;
+    /// use protime_webhooks::sink::Receipt;
+    /// store.mark_dead_letter_replayed(1, Receipt::Applied(ApplyOutcome::Applied)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn mark_dead_letter_replayed(
+        &self,
+        id: i64,
+        outcome: Receipt,
+    ) -> Result<bool, StoreError> {
+        let Receipt::Applied(_) = outcome else {
+            return Err(StoreError::unsupported(format!(
+                "a replay is marked with the receipt of a state-keeping store, not {:?}",
+                outcome.name()
+            )));
+        };
+        let name = outcome.name();
+        self.query(read::MARK_REPLAYED, &[&id, &name], |rows| {
+            Ok(!rows.is_empty())
+        })
+        .await
+    }
+
     /// Counts of what the store holds (one statement, one snapshot; counting scans the
     /// tables).
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -22,6 +22,11 @@ pub struct DeadLetter {
     pub errors_json: String,
     /// Fingerprint of the key that verified it.
     pub key_fingerprint: Option<String>,
+    /// When it was replayed, if it was: its body passed validation again and was recorded
+    /// like a delivery.
+    pub replayed_at: Option<DateTime<Utc>>,
+    /// What the store answered to the replay: `applied`, `duplicate` or `stale`.
+    pub replay_outcome: Option<String>,
 }
 
 /// Counts of what the store holds, and of this process's writers since the store was
@@ -68,7 +73,13 @@ pub(crate) const CHANGES: &str =
 pub(crate) const TRACKED: &str =
     "SELECT id, change_version, deleted FROM clocking_state ORDER BY id";
 pub(crate) const DEAD_LETTERS: &str =
-    "SELECT id, received_at, raw_body, errors_json, key_fingerprint FROM dead_letters ORDER BY id";
+    "SELECT id, received_at, raw_body, errors_json, key_fingerprint, replayed_at, replay_outcome
+     FROM dead_letters ORDER BY id";
+pub(crate) const DEAD_LETTER: &str =
+    "SELECT id, received_at, raw_body, errors_json, key_fingerprint, replayed_at, replay_outcome
+     FROM dead_letters WHERE id = $1";
+pub(crate) const MARK_REPLAYED: &str =
+    "UPDATE dead_letters SET replayed_at = now(), replay_outcome = $2 WHERE id = $1 RETURNING id";
 pub(crate) const STATS: &str = "SELECT
      (SELECT count(*) FROM change_log WHERE outcome = 'applied'),
      (SELECT count(*) FROM change_log WHERE outcome = 'duplicate'),
@@ -188,6 +199,8 @@ pub(crate) fn dead_letters_of(rows: &[Row]) -> Result<Vec<DeadLetter>, StoreErro
                 raw_body: row.try_get(2)?,
                 errors_json: row.try_get(3)?,
                 key_fingerprint: row.try_get(4)?,
+                replayed_at: row.try_get(5)?,
+                replay_outcome: row.try_get(6)?,
             })
         })
         .collect()

@@ -16,6 +16,61 @@ async fn open(database: &TestDatabase) -> PgStore {
 }
 
 #[tokio::test]
+async fn a_replayed_dead_letter_is_marked_and_kept() {
+    use protime_model::{ApplyOutcome, parse_delivery};
+    use protime_webhooks::sink::{Delivery, DeliverySink as _, Receipt, WebhookOrigin};
+    let Some(database) = TestDatabase::create("replayed").await else {
+        return;
+    };
+    let (one, two) = (open(&database).await, open(&database).await);
+    let body = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"A","id":0}}"#;
+    let errors = parse_delivery(body).unwrap_err();
+    for _ in 0..2 {
+        let receipt = one
+            .record(Delivery::DeadLetter {
+                errors: errors.clone(),
+                webhook: WebhookOrigin::new(body.to_vec().into(), "k1"),
+            })
+            .await
+            .unwrap();
+        assert_eq!(receipt, Receipt::DeadLettered);
+    }
+    let first = one.dead_letters().await.unwrap()[0].clone();
+    assert_eq!(
+        (first.replayed_at, first.replay_outcome.clone()),
+        (None, None)
+    );
+    assert_eq!(
+        two.dead_letter(first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(two.dead_letter(first.id + 100).await.unwrap(), None);
+
+    assert!(
+        one.mark_dead_letter_replayed(first.id, Receipt::Applied(ApplyOutcome::Stale))
+            .await
+            .unwrap()
+    );
+    let marked = two.dead_letter(first.id).await.unwrap().unwrap();
+    assert_eq!(marked.replay_outcome.as_deref(), Some("stale"));
+    assert!(marked.replayed_at.is_some());
+    assert_eq!(marked.raw_body, first.raw_body, "kept as evidence");
+    assert_eq!(two.dead_letters().await.unwrap()[1].replay_outcome, None);
+    assert!(
+        !one.mark_dead_letter_replayed(first.id + 100, Receipt::Applied(ApplyOutcome::Applied))
+            .await
+            .unwrap()
+    );
+    assert!(
+        one.mark_dead_letter_replayed(first.id, Receipt::DeadLettered)
+            .await
+            .is_err()
+    );
+    one.close().await;
+    two.close().await;
+}
+
+#[tokio::test]
 async fn keys_and_the_current_webhook_are_shared_between_replicas() {
     let Some(database) = TestDatabase::create("keys").await else {
         return;

@@ -412,6 +412,55 @@ impl SqliteStore {
         self.read(|conn| read::dead_letters(conn))
     }
 
+    /// The dead letter at `seq`, if there is one.
+    pub fn dead_letter(&self, seq: i64) -> Result<Option<DeadLetter>, StoreError> {
+        self.read(|conn| read::dead_letter(conn, seq))
+    }
+
+    /// Records that the dead letter at `seq` was replayed: its body passed validation again
+    /// and was recorded (through [`DeliverySink::record`]) with the receipt `outcome`.
+    /// `Ok(false)` when there is no dead letter at `seq`. The row itself is kept as evidence.
+    ///
+    /// Replaying records first and marks afterwards, so a crash in between leaves the dead
+    /// letter unmarked; replaying it again records a duplicate, which changes nothing.
+    ///
+    /// ```no_run
+    /// use protime_model::ApplyOutcome;
+    /// use protime_store_sqlite::SqliteStore;
+    /// use protime_webhooks::sink::Receipt;
+    /// let store = SqliteStore::open("clockings.sqlite")?;
+    /// store.mark_dead_letter_replayed(1, Receipt::Applied(ApplyOutcome::Applied))?;
+    /// # Ok::<(), protime_store_sqlite::StoreError>(())
+    /// ```
+    pub fn mark_dead_letter_replayed(
+        &self,
+        seq: i64,
+        outcome: Receipt,
+    ) -> Result<bool, StoreError> {
+        let Receipt::Applied(applied) = outcome else {
+            return Err(StoreError::Unsupported {
+                what: format!(
+                    "a replay is marked with the receipt of a state-keeping store, not {:?}",
+                    outcome.name()
+                ),
+            });
+        };
+        if self.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        // A connection of its own: the writer thread takes deliveries only. SQLite
+        // coordinates it with the writer (and other processes) through its locks.
+        let conn = Connection::open(&self.inner.path)?;
+        conn.busy_timeout(read::BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let now = apply::rfc3339(chrono::Utc::now());
+        let changed = conn.execute(
+            "UPDATE dead_letters SET replayed_at = ?2, replay_outcome = ?3 WHERE seq = ?1",
+            rusqlite::params![seq, now, Receipt::Applied(applied).name()],
+        )?;
+        Ok(changed == 1)
+    }
+
     /// Counts of what the store holds (one consistent snapshot; counting scans the tables).
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let mut stats = self.read(read::stats)?;

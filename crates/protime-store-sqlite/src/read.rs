@@ -30,6 +30,11 @@ pub struct DeadLetter {
     /// Fingerprint of the key that verified it (absent for dead letters stored before
     /// schema version 2).
     pub key_fingerprint: Option<String>,
+    /// When it was replayed (RFC 3339 in UTC), if it was: its body passed validation
+    /// again and was recorded like a delivery.
+    pub replayed_at: Option<String>,
+    /// What the store answered to the replay: `applied`, `duplicate` or `stale`.
+    pub replay_outcome: Option<String>,
 }
 
 /// Counts of what the store holds, and of the writer's work since this store was opened.
@@ -263,20 +268,35 @@ pub(crate) fn change_log_len(conn: &Connection) -> Result<u64, StoreError> {
     count(conn, "SELECT COUNT(*) FROM change_log")
 }
 
+/// The columns of [`DeadLetter`], in its field order.
+const DEAD_LETTER_COLUMNS: &str =
+    "seq, received_at, raw_body, errors_json, key_fingerprint, replayed_at, replay_outcome";
+
+fn dead_letter_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
+    Ok(DeadLetter {
+        seq: row.get(0)?,
+        received_at: row.get(1)?,
+        raw_body: row.get(2)?,
+        errors_json: row.get(3)?,
+        key_fingerprint: row.get(4)?,
+        replayed_at: row.get(5)?,
+        replay_outcome: row.get(6)?,
+    })
+}
+
 pub(crate) fn dead_letters(conn: &Connection) -> Result<Vec<DeadLetter>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, received_at, raw_body, errors_json, key_fingerprint FROM dead_letters ORDER BY seq",
-    )?;
-    let rows = statement.query_map([], |row| {
-        Ok(DeadLetter {
-            seq: row.get(0)?,
-            received_at: row.get(1)?,
-            raw_body: row.get(2)?,
-            errors_json: row.get(3)?,
-            key_fingerprint: row.get(4)?,
-        })
-    })?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY seq"
+    ))?;
+    let rows = statement.query_map([], dead_letter_of)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn dead_letter(conn: &Connection, seq: i64) -> Result<Option<DeadLetter>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE seq = ?1"
+    ))?;
+    Ok(statement.query_row([seq], dead_letter_of).optional()?)
 }
 
 /// Counts in one consistent snapshot (counting scans the tables).

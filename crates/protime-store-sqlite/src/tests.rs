@@ -171,6 +171,7 @@ fn every_migration() -> Vec<(i64, String)> {
     vec![
         (1, "initial".to_owned()),
         (2, "origins_and_log_pointers".to_owned()),
+        (3, "dead_letter_replays".to_owned()),
     ]
 }
 
@@ -447,6 +448,63 @@ fn dead_letters_are_stored_with_their_errors() {
     assert_eq!(store.change_log_len().unwrap(), 0);
     assert_eq!(store.stats().unwrap().dead_letters, 1);
     store.close().unwrap();
+}
+
+#[test]
+fn a_replayed_dead_letter_is_marked_and_kept() {
+    let dir = TempDir::new("replayed");
+    let store = SqliteStore::open(dir.db()).unwrap();
+    let body = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"A","id":0}}"#;
+    let errors = parse_delivery(body).unwrap_err();
+    for _ in 0..2 {
+        store
+            .record_blocking(Delivery::DeadLetter {
+                errors: errors.clone(),
+                webhook: WebhookOrigin::new(body.to_vec().into(), "k1"),
+            })
+            .unwrap();
+    }
+    let first = store.dead_letters().unwrap()[0].clone();
+    assert_eq!(
+        (first.replayed_at.clone(), first.replay_outcome.clone()),
+        (None, None)
+    );
+    assert_eq!(store.dead_letter(first.seq).unwrap(), Some(first.clone()));
+    assert_eq!(store.dead_letter(first.seq + 100).unwrap(), None);
+
+    assert!(
+        store
+            .mark_dead_letter_replayed(first.seq, Receipt::Applied(ApplyOutcome::Duplicate))
+            .unwrap()
+    );
+    let marked = store.dead_letter(first.seq).unwrap().unwrap();
+    assert_eq!(marked.replay_outcome.as_deref(), Some("duplicate"));
+    assert!(marked.replayed_at.unwrap().ends_with('Z'));
+    assert_eq!(marked.raw_body, first.raw_body, "kept as evidence");
+    // Only that one.
+    assert_eq!(store.dead_letters().unwrap()[1].replay_outcome, None);
+    assert!(
+        !store
+            .mark_dead_letter_replayed(first.seq + 100, Receipt::Applied(ApplyOutcome::Applied))
+            .unwrap()
+    );
+    assert!(matches!(
+        store.mark_dead_letter_replayed(first.seq, Receipt::DeadLettered),
+        Err(StoreError::Unsupported { .. })
+    ));
+    // Marked in the file, not in this process only.
+    store.close().unwrap();
+    let reopened = SqliteStore::open(dir.db()).unwrap();
+    assert_eq!(
+        reopened
+            .dead_letter(first.seq)
+            .unwrap()
+            .unwrap()
+            .replay_outcome
+            .as_deref(),
+        Some("duplicate")
+    );
+    reopened.close().unwrap();
 }
 
 #[test]
