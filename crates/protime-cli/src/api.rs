@@ -143,6 +143,10 @@ pub(crate) enum WebhooksCommand {
         /// `protime serve` — does not have the new key and would refuse its deliveries).
         #[arg(long)]
         allow_second: bool,
+        /// Print one JSON object: `id`, `validUntil`, and `key` (or `keyFile` and
+        /// `keyFingerprint` with --key-file).
+        #[arg(long)]
+        json: bool,
     },
     /// List webhooks.
     List {
@@ -151,6 +155,9 @@ pub(crate) enum WebhooksCommand {
         /// Only webhooks with this status.
         #[arg(long, value_enum)]
         status: Option<Status>,
+        /// One JSON object per line, each webhook as Protime returns it.
+        #[arg(long)]
+        json: bool,
     },
     /// Show one webhook.
     Get {
@@ -158,6 +165,9 @@ pub(crate) enum WebhooksCommand {
         connection: Connection,
         /// Webhook id.
         id: String,
+        /// The webhook as one JSON object, as Protime returns it.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete (soft) a webhook.
     Delete {
@@ -165,6 +175,9 @@ pub(crate) enum WebhooksCommand {
         connection: Connection,
         /// Webhook id.
         id: String,
+        /// Print `{"deleted": ID}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -177,6 +190,36 @@ pub(crate) enum Status {
     Disabled,
 }
 
+/// A client error in the CLI's words: what failed, and the flag or command that fixes it.
+pub(crate) fn explained(error: protime_client::Error) -> anyhow::Error {
+    use protime_client::Error;
+    let fix = match &error {
+        Error::Token { status: None, .. } => {
+            "check the token URL (--tenant and --environment, or --token-url; PROTIME_TOKEN_URL) and the network"
+        }
+        Error::Token { .. } => {
+            "check --client-id and --client-secret (PROTIME_CLIENT_ID, PROTIME_CLIENT_SECRET) and the token URL (--tenant, or --token-url)"
+        }
+        Error::Api {
+            operation: "get_webhook" | "delete_webhook",
+            status: 404,
+            ..
+        } => "`protime webhooks list` shows the webhooks there are",
+        Error::Api { status: 401, .. } => {
+            "check --client-id and --client-secret (PROTIME_CLIENT_ID, PROTIME_CLIENT_SECRET)"
+        }
+        Error::Api { status: 403, .. } => {
+            "the API client lacks a scope: it needs connector-protimeapi-webhooks.read/.write and connector-protimeapi-clockings.read"
+        }
+        Error::Transport { .. } => {
+            "check --tenant and --environment, or --base-url (PROTIME_TENANT, PROTIME_BASE_URL), and the network"
+        }
+        Error::RateLimited { .. } => "wait and run the command again",
+        _ => return error.into(),
+    };
+    anyhow::anyhow!("{error}; {fix}")
+}
+
 fn external_reference(text: &str) -> anyhow::Result<ExternalReference> {
     let (collection, reference) = text
         .split_once(',')
@@ -184,7 +227,11 @@ fn external_reference(text: &str) -> anyhow::Result<ExternalReference> {
     Ok(ExternalReference::new(collection.trim(), reference.trim()))
 }
 
-fn print_webhook(webhook: &protime_raw::types::Webhook) {
+fn print_webhook(webhook: &protime_raw::types::Webhook, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(webhook)?);
+        return Ok(());
+    }
     println!(
         "{}  {:<9} valid until {}  {} -> {}",
         webhook.id,
@@ -193,6 +240,7 @@ fn print_webhook(webhook: &protime_raw::types::Webhook) {
         webhook.collection_name,
         webhook.destination_url
     );
+    Ok(())
 }
 
 /// The enabled clockings webhooks that deliver to `destination`.
@@ -229,7 +277,9 @@ async fn refuse_a_second_webhook(
     client: &protime_client::ProtimeClient,
     destination: &str,
 ) -> anyhow::Result<()> {
-    let existing = enabled_webhooks_to(client, destination).await?;
+    let existing = enabled_webhooks_to(client, destination)
+        .await
+        .map_err(explained)?;
     if let Some(webhook) = existing.first() {
         anyhow::bail!(
             "webhook {} (enabled, valid until {}) already delivers clockings to {destination}; the receiver there (e.g. a running `protime serve`, which renews on its own) does not have a new webhook's key and would refuse its deliveries. Pass --allow-second to create one anyway",
@@ -248,6 +298,7 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
             external_references,
             key_file,
             allow_second,
+            json,
         } => {
             let references = external_references
                 .iter()
@@ -260,26 +311,50 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
             }
             let created = client
                 .create_webhook(&destination, CollectionName::Clockings, &references)
-                .await?;
-            println!("id           {}", created.id);
-            println!("valid until  {}", created.valid_until);
+                .await
+                .map_err(explained)?;
+            let mut printed = serde_json::Map::new();
+            printed.insert("id".into(), created.id.clone().into());
+            printed.insert(
+                "validUntil".into(),
+                serde_json::to_value(created.valid_until)?,
+            );
+            if !json {
+                println!("id           {}", created.id);
+                println!("valid until  {}", created.valid_until);
+            }
             match key_file {
                 Some(path) => {
                     let key = WebhookKey::from_secret(created.key)?;
                     crate::keyfile::add_key(&path, &key)?;
-                    println!(
-                        "key          written to {} (fingerprint {})",
-                        path.display(),
-                        key.fingerprint()
-                    );
+                    if json {
+                        printed.insert("keyFile".into(), path.display().to_string().into());
+                        printed.insert("keyFingerprint".into(), key.fingerprint().into());
+                    } else {
+                        println!(
+                            "key          written to {} (fingerprint {})",
+                            path.display(),
+                            key.fingerprint()
+                        );
+                    }
+                }
+                None if json => {
+                    printed.insert("key".into(), created.key.expose_secret().into());
                 }
                 None => println!(
                     "key          {}   <- shown once: store it now (e.g. as PROTIME_WEBHOOK_KEY)",
                     created.key.expose_secret()
                 ),
             }
+            if json {
+                println!("{}", serde_json::to_string(&printed)?);
+            }
         }
-        WebhooksCommand::List { connection, status } => {
+        WebhooksCommand::List {
+            connection,
+            status,
+            json,
+        } => {
             let mut filter = WebhookFilter::default();
             if let Some(status) = status {
                 filter = filter.status(match status {
@@ -287,18 +362,45 @@ pub(crate) async fn run_webhooks(command: WebhooksCommand) -> anyhow::Result<Out
                     Status::Disabled => WebhookStatus::Disabled,
                 });
             }
-            let webhooks = connection.client()?.list_webhooks(&filter).await?;
+            let webhooks = connection
+                .client()?
+                .list_webhooks(&filter)
+                .await
+                .map_err(explained)?;
             for webhook in &webhooks {
-                print_webhook(webhook);
+                print_webhook(webhook, json)?;
             }
-            eprintln!("{} webhook(s)", webhooks.len());
+            if !json {
+                eprintln!("{} webhook(s)", webhooks.len());
+            }
         }
-        WebhooksCommand::Get { connection, id } => {
-            print_webhook(&connection.client()?.get_webhook(&id).await?);
+        WebhooksCommand::Get {
+            connection,
+            id,
+            json,
+        } => {
+            let webhook = connection
+                .client()?
+                .get_webhook(&id)
+                .await
+                .map_err(explained)?;
+            print_webhook(&webhook, json)?;
         }
-        WebhooksCommand::Delete { connection, id } => {
-            connection.client()?.delete_webhook(&id).await?;
-            println!("deleted {id}");
+        WebhooksCommand::Delete {
+            connection,
+            id,
+            json,
+        } => {
+            connection
+                .client()?
+                .delete_webhook(&id)
+                .await
+                .map_err(explained)?;
+            if json {
+                println!("{}", serde_json::json!({ "deleted": id }));
+            } else {
+                println!("deleted {id}");
+            }
         }
     }
     Ok(Outcome::Success)
@@ -331,6 +433,10 @@ pub(crate) struct SyncArgs {
     /// kept); run `protime receive --key-file` with it.
     #[arg(long, value_name = "FILE", default_value = "protime-webhook.key")]
     key_file: PathBuf,
+    /// Print the result as one JSON object (webhook, validity, counts, key file and
+    /// fingerprint) instead of sentences.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
@@ -371,26 +477,52 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let report = subscription.reinitialize(&filter, &store).await;
     progress.finish_and_clear();
     store.close().await?;
-    let report = report?;
+    let report = report.map_err(|error| match error {
+        protime_webhooks::subscription::Error::Client(error) => explained(error),
+        other => other.into(),
+    })?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid) in {seconds:.1} s ({:.0} clockings/s)",
-        report.state.webhook_id,
-        report.state.valid_until,
-        report.synced,
-        report.applied,
-        report.not_newer,
-        report.invalid,
-        report.synced as f64 / seconds.max(1e-9),
-    );
-    // The key comes back from Protime only once.
+    // The key comes back from Protime only once: kept before anything else can fail.
     crate::keyfile::add_key(&args.key_file, &report.key)?;
-    eprintln!(
-        "the webhook key (fingerprint {}) was added to {}: run `protime receive --key-file {} --store …` with the same store ({}), or send SIGHUP to one running with it",
-        report.state.key_fingerprint,
-        args.key_file.display(),
-        args.key_file.display(),
-        args.store
-    );
+    if args.json {
+        let value = serde_json::json!({
+            "webhookId": report.state.webhook_id,
+            "validUntil": report.state.valid_until,
+            "from": args.from,
+            "to": args.to,
+            "synced": report.synced,
+            "applied": report.applied,
+            "notNewer": report.not_newer,
+            "invalid": report.invalid,
+            "seconds": seconds,
+            "keyFile": args.key_file.display().to_string(),
+            "keyFingerprint": report.state.key_fingerprint,
+        });
+        println!("{value}");
+    } else {
+        println!(
+            "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid) in {seconds:.1} s ({:.0} clockings/s)",
+            report.state.webhook_id,
+            report.state.valid_until,
+            report.synced,
+            report.applied,
+            report.not_newer,
+            report.invalid,
+            report.synced as f64 / seconds.max(1e-9),
+        );
+        eprintln!(
+            "the webhook key (fingerprint {}) was added to {}: run `protime receive --key-file {} --store …` with the same store ({}), or send SIGHUP to one running with it",
+            report.state.key_fingerprint,
+            args.key_file.display(),
+            args.key_file.display(),
+            args.store
+        );
+    }
+    if report.synced == 0 {
+        eprintln!(
+            "warning: Protime has no clocking dated {}..={}, so nothing was loaded (the webhook was created and delivers changes from now on); check --from and --to — `protime sandbox` prints the range of its data when it starts",
+            args.from, args.to
+        );
+    }
     Ok(Outcome::Success)
 }

@@ -531,6 +531,143 @@ fn sync_loads_the_baseline_into_the_store_and_subscribes() {
 }
 
 #[test]
+fn api_errors_are_one_line_in_the_clis_words_with_the_fix() {
+    let sandbox = BackgroundSandbox::start();
+    let one_line = |output: &std::process::Output| {
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        // No operation ids, no Rust Debug output.
+        for leak in ["get_webhook", "list_webhooks", "Some(", "None"] {
+            assert!(!stderr.contains(leak), "{leak} in {stderr}");
+        }
+        stderr
+    };
+    let output = sandbox
+        .protime()
+        .args(["webhooks", "get", "no-such-webhook"])
+        .output()
+        .unwrap();
+    let stderr = one_line(&output);
+    assert!(
+        stderr.contains("HTTP 404") && stderr.contains("protime webhooks list"),
+        "{stderr}"
+    );
+    let output = sandbox
+        .protime()
+        .args(["webhooks", "list", "--client-secret", "wrong"])
+        .output()
+        .unwrap();
+    let stderr = one_line(&output);
+    assert!(stderr.contains("--client-secret"), "{stderr}");
+    let output = protime()
+        .args(["webhooks", "list", "--base-url", "http://127.0.0.1:9"])
+        .args([
+            "--token-url",
+            "http://127.0.0.1:9/token",
+            "--client-id",
+            "a",
+        ])
+        .args(["--client-secret", "b", "--user-agent", "T/1 (t)"])
+        .output()
+        .unwrap();
+    let stderr = one_line(&output);
+    assert!(
+        stderr.contains("--client-id") || stderr.contains("--base-url"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn webhooks_and_sync_speak_json_and_an_empty_sync_warns() {
+    let sandbox = BackgroundSandbox::start();
+    let dir = temp_dir("json");
+    let json = |output: std::process::Output| -> Vec<serde_json::Value> {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    // A range the sandbox holds no data in: loaded nothing, and says so.
+    let output = sandbox
+        .protime()
+        .args([
+            "sync",
+            "--from",
+            "2025-03-01",
+            "--to",
+            "2025-03-31",
+            "--json",
+        ])
+        .args([
+            "--destination",
+            "http://127.0.0.1:9/json",
+            "--allow-insecure-destinations",
+        ])
+        .arg("--store")
+        .arg(dir.join("store.sqlite"))
+        .arg("--key-file")
+        .arg(dir.join("k"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("warning") && stderr.contains("--from"),
+        "{stderr}"
+    );
+    let synced = json(output);
+    assert_eq!(synced.len(), 1);
+    assert_eq!(synced[0]["synced"], 0);
+    let id = synced[0]["webhookId"].as_str().unwrap().to_owned();
+    assert!(synced[0]["keyFingerprint"].is_string());
+
+    let listed = json(
+        sandbox
+            .protime()
+            .args(["webhooks", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert!(listed.iter().any(|w| w["id"] == id.as_str()), "{listed:?}");
+    let got = json(
+        sandbox
+            .protime()
+            .args(["webhooks", "get", &id, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(got[0]["destinationUrl"], "http://127.0.0.1:9/json");
+    let created = json(
+        sandbox
+            .protime()
+            .args(["webhooks", "create", "--json", "--allow-second"])
+            .args([
+                "--destination",
+                "http://127.0.0.1:9/json",
+                "--allow-insecure-destinations",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert!(created[0]["key"].is_string() && created[0]["validUntil"].is_string());
+    let deleted = json(
+        sandbox
+            .protime()
+            .args(["webhooks", "delete", &id, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(deleted[0]["deleted"], id.as_str());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_unreachable_or_malformed_postgres_store_is_one_clear_line() {
     for command in [
         vec!["changes"],

@@ -67,6 +67,23 @@ fn http_status(status: Option<u16>) -> String {
     status.map_or_else(|| "no HTTP response".to_owned(), |s| format!("HTTP {s}"))
 }
 
+/// What the client was doing, in words, for messages: `operation` is the spec's operation
+/// id, kept as such in the error for programs.
+fn doing(operation: &str) -> String {
+    match operation {
+        "create_webhook" => "creating the webhook".to_owned(),
+        "list_webhooks" => "listing the webhooks".to_owned(),
+        "get_webhook" => "reading the webhook".to_owned(),
+        "delete_webhook" => "deleting the webhook".to_owned(),
+        "list_clockings" => "listing the clockings".to_owned(),
+        "get_clocking" => "reading the clocking".to_owned(),
+        "delta_initial_load" => "loading the clockings (delta initial load)".to_owned(),
+        "delta" => "reading the delta".to_owned(),
+        "follow link" => "following a next link".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
 /// When Protime asked to retry, in whole seconds.
 fn retry_hint(retry_after: Option<Duration>) -> String {
     retry_after.map_or_else(
@@ -91,7 +108,7 @@ pub enum Error {
         message: String,
     },
     /// Protime answered with an error status.
-    #[error("{operation}: Protime answered {status}: {body}")]
+    #[error("{} failed: Protime answered HTTP {status}: {body}", doing(operation))]
     Api {
         /// The operation, e.g. `list_clockings`.
         operation: &'static str,
@@ -102,7 +119,7 @@ pub enum Error {
     },
     /// 429 Too Many Requests, still after the retry budget was spent.
     #[error(
-        "{operation}: rate limited by Protime after {attempts} attempts ({})", retry_hint(*.retry_after)
+        "{} failed: rate limited by Protime after {attempts} attempts ({})", doing(operation), retry_hint(*.retry_after)
     )]
     RateLimited {
         /// The operation.
@@ -116,7 +133,10 @@ pub enum Error {
     #[error("the delta expired (410 Gone): run a new initial load")]
     DeltaExpired,
     /// The request could not be sent or the response not read (after retries, where safe).
-    #[error("{operation}: transport error after {attempts} attempts: {source}")]
+    #[error(
+        "{} failed: no answer after {attempts} attempts: {source}",
+        doing(operation)
+    )]
     Transport {
         /// The operation.
         operation: &'static str,
@@ -127,7 +147,7 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// A success response whose body could not be understood.
-    #[error("{operation}: unexpected response ({}): {message}", http_status(*.status))]
+    #[error("{} failed: unexpected response ({}): {message}", doing(operation), http_status(*.status))]
     InvalidResponse {
         /// The operation.
         operation: &'static str,
@@ -137,7 +157,7 @@ pub enum Error {
         message: String,
     },
     /// An item from Protime failed the model's validation rules.
-    #[error("{operation}: an item failed validation: {errors}")]
+    #[error("{}: an item failed validation: {errors}", doing(operation))]
     InvalidItem {
         /// The operation.
         operation: &'static str,
