@@ -316,11 +316,19 @@ const KNOWN_REFERENCES: &[(&str, &[&str])] = &[
 ];
 
 impl ExternalRefRequest {
-    /// Parses `(people,@badge-number)(terminals,@external-code)`; an empty string is no request.
+    /// Parses `(people,@badge-number)(terminals,@external-code)`. An empty value is refused:
+    /// the documented syntax (the spec's `x-pattern`) has at least one pair, and a client that
+    /// wants none leaves the parameter out.
     pub(crate) fn parse(text: &str) -> Result<Self, Vec<String>> {
         let mut pairs = Vec::new();
         let mut rest = text.trim();
         let mut reasons = Vec::new();
+        if rest.is_empty() {
+            return Err(vec![
+                "externalReferences is empty: leave it out, or give (collection,reference) pairs"
+                    .to_owned(),
+            ]);
+        }
         while !rest.is_empty() {
             let Some(after_open) = rest.strip_prefix('(') else {
                 reasons.push(format!(
