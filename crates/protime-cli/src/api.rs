@@ -261,6 +261,11 @@ fn destination_allowed(
     client: &protime_client::ProtimeClient,
     destination: &str,
 ) -> anyhow::Result<()> {
+    if reqwest::Url::parse(destination).is_err() {
+        anyhow::bail!(
+            "--destination {destination:?} is not a URL: give the https:// URL Protime should POST the changes to, e.g. https://hooks.example.com/protime"
+        );
+    }
     match client.check_destination(destination) {
         Ok(()) => Ok(()),
         Err(protime_client::Error::InsecureDestination { url }) => anyhow::bail!(

@@ -459,6 +459,23 @@ fn wrong_arguments_are_one_line_naming_the_flag_and_create_nothing() {
         !store.exists(),
         "the store was created before the arguments were checked"
     );
+    // Not a URL at all: said so, with an example, and nothing created either.
+    let output = sandbox
+        .protime()
+        .args(["sync", "--from", "2026-01-05", "--to", "2026-01-18"])
+        .args(["--destination", "notaurl", "--allow-insecure-destinations"])
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--destination") && stderr.contains("not a URL"),
+        "{stderr}"
+    );
+    assert!(!store.exists());
     // --tenant and --base-url contradict each other: clap says so.
     protime()
         .args([
