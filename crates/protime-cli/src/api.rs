@@ -523,7 +523,12 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
             args.store
         );
     }
-    if report.synced == 0 {
+    if report.invalid > 0 {
+        eprintln!(
+            "warning: {} clockings from Protime failed validation and were not stored (each is logged above with its violations)",
+            report.invalid
+        );
+    } else if report.synced == 0 {
         eprintln!(
             "warning: Protime has no clocking dated {}..={}, so nothing was loaded (the webhook was created and delivers changes from now on); check --from and --to — `protime sandbox` prints the range of its data when it starts",
             args.from, args.to

@@ -38,6 +38,11 @@ pub(crate) struct SandboxArgs {
     /// Validity of new webhooks, in seconds.
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     webhook_validity: u64,
+    /// Serve list, get and delta items shaped like the docs' examples: delta items with only
+    /// `changeVersion`, `id` and `date`, listed and fetched clockings without
+    /// `changeVersion` (to try a sync against what the docs show).
+    #[arg(long)]
+    example_shaped_items: bool,
     /// How deliveries are signed (a stand-in for the scheme Protime really uses, e.g. to try
     /// `protime doctor signature`).
     #[command(flatten)]
@@ -64,6 +69,7 @@ pub(crate) fn config(args: &SandboxArgs) -> anyhow::Result<SandboxConfig> {
         days: args.days,
         duplicate_probability: args.duplicates,
         reorder: args.reorder.then(ReorderConfig::default),
+        example_shaped_items: args.example_shaped_items,
         webhook_validity: Duration::from_secs(args.webhook_validity),
         generate_every: (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate)),
         signature_scheme: args.signature.scheme()?,

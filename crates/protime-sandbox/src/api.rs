@@ -633,14 +633,64 @@ async fn list_clockings(
         (None, Some(token)) => Some(link(DELTA, &[("deltaToken", token)], raw)),
         _ => None,
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &ClockingList {
-            delta_link,
-            next_link,
-            value: items,
-        },
-    ))
+    let list = ClockingList {
+        delta_link,
+        next_link,
+        value: items,
+    };
+    if config.example_shaped_items {
+        let shape = if delta_token.is_some() {
+            ItemShape::DeltaExample
+        } else {
+            ItemShape::ListExample
+        };
+        return Ok(json_response(
+            StatusCode::OK,
+            &example_shaped(&list, shape)?,
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+/// The fields the docs' examples show, by page kind (see `SandboxConfig::example_shaped_items`).
+#[derive(Debug, Clone, Copy)]
+enum ItemShape {
+    /// A delta's `InsertOrUpdate` item: `changeVersion`, `id`, `date`.
+    DeltaExample,
+    /// A listed or fetched clocking: everything but `changeVersion`.
+    ListExample,
+}
+
+fn shape_item(item: &mut serde_json::Value, shape: ItemShape) {
+    let Some(fields) = item.as_object_mut() else {
+        return;
+    };
+    match shape {
+        ItemShape::DeltaExample => {
+            fields.retain(|name, _| matches!(name.as_str(), "changeVersion" | "id" | "date"));
+        }
+        ItemShape::ListExample => {
+            fields.remove("changeVersion");
+        }
+    }
+}
+
+/// `page` with each item of its `value` (a clocking, or the `data` of a change) shaped.
+fn example_shaped(
+    page: &impl serde::Serialize,
+    shape: ItemShape,
+) -> Result<serde_json::Value, ApiError> {
+    let mut page = serde_json::to_value(page)
+        .map_err(|_| ApiError::internal("the page could not be serialized"))?;
+    if let Some(serde_json::Value::Array(items)) = page.get_mut("value") {
+        for item in items {
+            match item.get_mut("data") {
+                Some(data) => shape_item(data, shape),
+                None => shape_item(item, shape),
+            }
+        }
+    }
+    Ok(page)
 }
 
 async fn get_clocking(
@@ -660,9 +710,14 @@ async fn get_clocking(
             .clocking(number)
             .map(|c| state.catalog.decorate(c, &refs))
     };
-    clocking
-        .map(|c| json_response(StatusCode::OK, &c))
-        .ok_or_else(missing)
+    let clocking = clocking.ok_or_else(missing)?;
+    if sandbox.shared.config.example_shaped_items {
+        let mut item = serde_json::to_value(&clocking)
+            .map_err(|_| ApiError::internal("the clocking could not be serialized"))?;
+        shape_item(&mut item, ItemShape::ListExample);
+        return Ok(json_response(StatusCode::OK, &item));
+    }
+    Ok(json_response(StatusCode::OK, &clocking))
 }
 
 async fn create_clocking(
@@ -917,10 +972,14 @@ async fn clockings_delta(
         &[("deltaToken", next.as_str())],
         sandbox.shared.config.unencoded_links,
     );
-    Ok(json_response(
-        StatusCode::OK,
-        &ClockingDeltaPage { delta_link, value },
-    ))
+    let page = ClockingDeltaPage { delta_link, value };
+    if sandbox.shared.config.example_shaped_items {
+        return Ok(json_response(
+            StatusCode::OK,
+            &example_shaped(&page, ItemShape::DeltaExample)?,
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &page))
 }
 
 #[cfg(test)]

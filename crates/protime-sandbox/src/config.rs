@@ -149,6 +149,15 @@ pub struct SandboxConfig {
     pub duplicate_probability: f64,
     /// Hold back deliveries and send them in shuffled batches. Default `None` (send at once).
     pub reorder: Option<ReorderConfig>,
+    /// Shape list, get and delta items like the docs' examples instead of complete
+    /// clockings: items of a delta (its initial load and its pages) carry only
+    /// `changeVersion`, `id` and `date`, as on
+    /// <https://documentation.myprotime.eu/protimeapi/how-to/track-changes-with-delta/>;
+    /// items of a plain list or get carry no `changeVersion`, as on
+    /// <https://documentation.myprotime.eu/protimeapi/how-to/fetch-resources/>. Responses
+    /// then no longer match the spec's complete `Clocking`: this is for testing what a
+    /// client does with what the docs show. Default `false`.
+    pub example_shaped_items: bool,
     /// When `Some`, a background task of [`crate::Sandbox::start`] makes one change (create, edit,
     /// soft delete or hard delete) at this interval. Default `None`.
     pub generate_every: Option<Duration>,
@@ -183,6 +192,7 @@ impl Default for SandboxConfig {
             max_concurrent_deliveries: 8,
             duplicate_probability: 0.0,
             reorder: None,
+            example_shaped_items: false,
             generate_every: None,
         }
     }

@@ -947,3 +947,81 @@ async fn embedded_router_works_with_the_generated_client() {
     assert_eq!(missing.status(), Some(reqwest::StatusCode::NOT_FOUND));
     server.abort();
 }
+
+#[tokio::test]
+async fn example_shaped_items_look_like_the_docs_examples() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        example_shaped_items: true,
+        ..small_config()
+    })
+    .await
+    .unwrap();
+    let api = Api::authorized(&sandbox).await;
+    let filter = q("date ge '2026-01-05' and date le '2026-01-18'");
+
+    // A plain list and a get: complete clockings without changeVersion (fetch-resources).
+    let list = api
+        .all_pages(&format!(
+            "/connector/protimeapi/api/v1/clockings?filter={filter}"
+        ))
+        .await;
+    let items: Vec<&Value> = list
+        .iter()
+        .flat_map(|p| p["value"].as_array().unwrap())
+        .collect();
+    assert!(!items.is_empty());
+    for item in &items {
+        assert!(item.get("changeVersion").is_none(), "{item}");
+        assert!(item["id"].is_u64() && item["kind"].is_string() && item["person"].is_object());
+    }
+    let id = items[0]["id"].as_u64().unwrap();
+    let got = api
+        .get(&format!("/connector/protimeapi/api/v1/clockings/{id}"))
+        .await
+        .json();
+    assert!(
+        got.get("changeVersion").is_none() && got["id"] == id,
+        "{got}"
+    );
+
+    // A delta's initial load and its pages: only changeVersion, id and date
+    // (track-changes-with-delta).
+    let load = api
+        .all_pages(&format!(
+            "/connector/protimeapi/api/v1/clockings?filter={filter}&delta"
+        ))
+        .await;
+    fn shape(item: &Value) -> Vec<&str> {
+        let mut names: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names
+    }
+    for item in load.iter().flat_map(|p| p["value"].as_array().unwrap()) {
+        assert_eq!(shape(item), ["changeVersion", "date", "id"], "{item}");
+    }
+    sandbox.sandbox().generate(5);
+    let delta_link = load.last().unwrap()["deltaLink"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changes = api.get(&delta_link).await.json();
+    let changes = changes["value"].as_array().unwrap();
+    assert!(!changes.is_empty());
+    for change in changes {
+        if change["changeType"] == "InsertOrUpdate" {
+            assert_eq!(
+                shape(&change["data"]),
+                ["changeVersion", "date", "id"],
+                "{change}"
+            );
+        } else {
+            assert_eq!(shape(&change["data"]), ["changeVersion", "id"], "{change}");
+        }
+    }
+    sandbox.shutdown().await;
+}
