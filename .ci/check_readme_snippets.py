@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Check that the README's Python and TypeScript snippets are the example files, verbatim.
 
-The README introduces each snippet with a link to its file, e.g.
+The README introduces each snippet with "From " and a link to its file, e.g.
 "From [`examples/python/validate.py`](examples/python/validate.py) …"; the first fenced
-block after that link must equal the file. Exit status 1 naming the file on a difference.
+block after that must equal the file. Exit status 1 naming the file on a difference.
 """
 
 import pathlib
@@ -14,7 +14,7 @@ SNIPPETS = ["examples/python/validate.py", "examples/typescript/validate.ts"]
 
 
 def snippet_after(readme: str, path: str) -> str | None:
-    start = readme.find(f"]({path})")
+    start = readme.find(f"From [`{path}`]({path})")
     if start < 0:
         return None
     fence = readme.find("\n```", start)
