@@ -26,6 +26,23 @@
 //! is safe (429; 502/503/504 and transport errors except for creates) and records the status,
 //! `Location` and `Retry-After` of what came back. The User-Agent is set on the underlying
 //! `reqwest::Client`.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's public API; depend on the same major
+//! versions to use them together:
+//!
+//! - `protime-model` 0.1 (re-exported as `model`) and `protime-raw` 0.1
+//!   ([`ProtimeClient::raw`], [`convert`]);
+//! - `secrecy` 0.10: [`SecretString`] and [`ExposeSecret`], re-exported;
+//! - `chrono` 0.4: dates in [`ClockingsFilter`] and [`DeltaFilter`];
+//! - `futures-util` 0.3 (`futures` 0.3): the paged reads are `Stream`s;
+//! - `serde_json` 1: free-form JSON in errors ([`ApiErrorBody`]);
+//! - `tokio` 1: the client needs a tokio runtime (reqwest's).
 
 mod auth;
 mod clockings;
@@ -882,3 +899,8 @@ mod tests {
         );
     }
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

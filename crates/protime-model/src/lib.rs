@@ -34,7 +34,19 @@
 //! listed in `docs/validation-rules.md`.
 //!
 //! # Features
-//! - `schema` (off by default): implements `schemars::JsonSchema` for the model types.
+//!
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's public API; depend on the same major
+//! versions to use them together:
+//!
+//! - `chrono` 0.4: [`CalendarDate::get`] returns a `chrono::NaiveDate`, [`MinuteOfDay::on`] a
+//!   `chrono::NaiveDateTime`;
+//! - `serde` 1 and `serde_json` 1: the model types implement `Serialize`/`Deserialize`, and
+//!   [`parse_change_value`] takes a `serde_json::Value`;
+//! - `schemars` 1 (feature `schema` only): `JsonSchema` implementations.
 
 mod error;
 mod fast_path;
@@ -57,3 +69,8 @@ pub use ordering::{ApplyOutcome, InMemoryTracker, TrackedVersion, decide};
 #[doc(hidden)]
 pub use parse::{fast_path_accepts, parse_delivery_fast_path, parse_delivery_full_walk};
 pub use parse::{parse_change_value, parse_clocking, parse_delivery};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

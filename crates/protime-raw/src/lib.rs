@@ -54,6 +54,21 @@
 //! ```
 //!
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's public API; depend on the same versions to
+//! use them together:
+//!
+//! - `reqwest` 0.13: [`Client::new_with_client`] takes a `reqwest::Client`, a [`Transport`]
+//!   sends `reqwest::Request`s;
+//! - `progenitor-client` 0.15.1 (pinned): the builders' `send` returns its
+//!   `ResponseValue` and `Error`, and [`Client`] implements its `ClientHooks`;
+//! - `chrono` 0.4 and `serde_json` 1: dates and free-form JSON in the generated types.
 
 // prettyplease output is not rustfmt output, and the generated code has its own lint
 // allowances; keep both tools off the generated module.
@@ -143,3 +158,8 @@ impl progenitor_client::ClientHooks<Hooks> for Client {
 
 /// Path prefix of every Protime API v1 endpoint; `nextLink` and `deltaLink` values start with it.
 pub const API_PATH_PREFIX: &str = "/connector/protimeapi/api/v1";
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -66,6 +66,17 @@
 //!   property maps each collection to its reference name (an array when several).
 //! - **Tokens.** Opaque random strings (not JWTs); a request without `scope` gets all of the
 //!   client's scopes. `User-Agent` is not required on the token endpoint.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! - `axum` 0.8: [`Sandbox::router`] returns an `axum::Router`;
+//! - `protime-raw` 0.1: the wire types of [`Sandbox::current_clockings`] and
+//!   [`Sandbox::webhooks`];
+//! - `tokio` 1: [`Sandbox::start`] spawns on the current tokio runtime.
 
 mod api;
 mod config;
@@ -673,3 +684,8 @@ impl Drop for RunningSandbox {
         self.stop_tasks();
     }
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,6 +13,15 @@
 //!     "data": {"changeVersion": "0000090200004BD0000C", "id": 1001}});
 //! assert!(validator.is_valid(&body));
 //! ```
+//!
+//! # Features
+//!
+//! None.
+//!
+//! # Public dependencies
+//!
+//! - `serde_json` 1: the schemas are `serde_json::Value`s;
+//! - `jsonschema` 0.61: [`validator`] returns a `jsonschema::Validator`.
 
 use protime_model::{Clocking, ClockingChange};
 use schemars::generate::SchemaSettings;
@@ -91,3 +100,8 @@ pub fn validator(
         .build(&schema)
         .map_err(Box::new)
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -78,8 +78,17 @@
 //!
 //! # Features
 //!
-//! - `testing`: [`testing::TestDatabase`], a fresh schema per test on the server named by
-//!   `DATABASE_URL` or the `PG*` variables (used by this workspace's tests).
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! - `protime-webhooks` 0.1 and `protime-model` 0.1: the sink contract this store implements
+//!   ([`DeliverySink`], [`SinkRead`]) and the model it stores;
+//! - `tokio-postgres` 0.7: the source of [`StoreError::Postgres`] and
+//!   [`StoreError::Batch`], and the session `testing::TestDatabase::session` returns
+//!   (feature `testing`); `deadpool-postgres` 0.14: `From<deadpool_postgres::PoolError>`
+//!   for [`StoreError`];
+//! - `tokio` 1: the store runs on (and needs) a tokio runtime.
 
 mod apply;
 mod config;
@@ -722,3 +731,8 @@ const _: () = {
     const fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<PgStore>();
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

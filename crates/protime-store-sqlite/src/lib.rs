@@ -61,6 +61,17 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! None. SQLite is compiled in (`rusqlite`'s `bundled` feature): no system library needed.
+//!
+//! # Public dependencies
+//!
+//! - `protime-webhooks` 0.1 and `protime-model` 0.1: the sink contract this store implements
+//!   ([`DeliverySink`], [`SinkRead`]) and the model it stores;
+//! - `rusqlite` 0.37: the source of [`StoreError::Sqlite`] and [`StoreError::Batch`];
+//!   `refinery` 0.10: the source of a migration error.
 
 mod apply;
 mod error;
@@ -564,3 +575,8 @@ const _: () = {
 
 #[cfg(test)]
 mod tests;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
