@@ -18,7 +18,7 @@ async fn open(database: &TestDatabase) -> PgStore {
 #[tokio::test]
 async fn a_replayed_dead_letter_is_marked_and_kept() {
     use protime_model::{ApplyOutcome, parse_delivery};
-    use protime_webhooks::sink::{Delivery, DeliverySink as _, Receipt, WebhookOrigin};
+    use protime_webhooks::sink::{Delivery, Receipt, WebhookOrigin};
     let Some(database) = TestDatabase::create("replayed").await else {
         return;
     };
