@@ -37,8 +37,21 @@ pub(crate) const TARGETS: &[Target] = &[
 ];
 
 pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<Outcome> {
+    run_targets(root, check, |_| true)
+}
+
+/// [`run`] for the targets generated from `spec` only (`cargo xtask spec import`).
+pub(crate) fn run_for_spec(root: &Path, spec: &str) -> anyhow::Result<Outcome> {
+    run_targets(root, false, |target| target.spec == spec)
+}
+
+fn run_targets(
+    root: &Path,
+    check: bool,
+    select: impl Fn(&Target) -> bool,
+) -> anyhow::Result<Outcome> {
     let mut all_fresh = true;
-    for target in TARGETS {
+    for target in TARGETS.iter().filter(|target| select(target)) {
         let text = std::fs::read_to_string(root.join(target.spec))
             .with_context(|| format!("cannot read {}", target.spec))?;
         let (code, changes) =
