@@ -1411,7 +1411,7 @@ impl Report {
             .count();
         let bump = self.rust_bump();
         let to = version
-            .and_then(|v| bump.apply(v).map(|next| format!(" ({v} → {next})")))
+            .and_then(|v| bump.apply(v).map(|next| format!(": {v} → {next}")))
             .unwrap_or_default();
         let verdict = match bump {
             Bump::Major => format!(
