@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <codegen | schema> [--check]\n       cargo xtask spec diff OLD NEW [--format markdown|json] [--require-bump]\n       cargo xtask spec import FILE [--root DIR] [--no-schemas]";
+const USAGE: &str = "usage: cargo xtask <codegen | schema> [--check]\n       cargo xtask spec diff OLD NEW [--format markdown|json] [--require-bump BASE_VERSION]\n       cargo xtask spec import FILE [--root DIR] [--no-schemas]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -13,7 +13,7 @@ use crate::{codegen, normalize, preflight, schema};
 /// The vendored spec, relative to the repository root.
 pub(crate) const SPEC: &str = "openapi/protime-api.json";
 
-const USAGE: &str = "usage: cargo xtask spec diff OLD NEW [--format markdown|json] [--require-bump]\n       cargo xtask spec import FILE [--root DIR] [--no-schemas]";
+const USAGE: &str = "usage: cargo xtask spec diff OLD NEW [--format markdown|json] [--require-bump BASE_VERSION]\n       cargo xtask spec import FILE [--root DIR] [--no-schemas]";
 
 pub(crate) fn main(args: &[String], workspace: &Path) -> ExitCode {
     let result = match args.first().map(String::as_str) {
@@ -94,19 +94,19 @@ pub(crate) fn workspace_version(root: &Path) -> Option<String> {
 }
 
 fn diff_command(args: &[String], root: &Path) -> anyhow::Result<bool> {
-    let (positional, options) = parse(args, &["--format"], &["--require-bump"])?;
+    let (positional, options) = parse(args, &["--format", "--require-bump"], &[])?;
     let [old_path, new_path] = positional.as_slice() else {
         bail!("spec diff needs exactly two files, OLD and NEW\n{USAGE}");
     };
     let mut format = "markdown";
-    let mut require_bump = false;
+    let mut base_version = None;
     for (name, value) in options {
         match (name, value) {
             ("--format", Some(f @ ("markdown" | "json"))) => format = f,
             ("--format", Some(other)) => {
                 bail!("unknown format `{other}`: use --format markdown or --format json")
             }
-            _ => require_bump = true,
+            (_, value) => base_version = value,
         }
     }
     let mut old = read_json(Path::new(old_path))?;
@@ -126,46 +126,51 @@ fn diff_command(args: &[String], root: &Path) -> anyhow::Result<bool> {
             report.to_markdown(old_path, new_path, version.as_deref())
         ),
     }
-    if require_bump {
-        return check_bump(&report, &old, &new);
+    let Some(base) = base_version else {
+        return Ok(true);
+    };
+    let Some(current) = version else {
+        bail!("--require-bump: no `version` under [workspace.package] in Cargo.toml");
+    };
+    match missing_bump(report.rust_bump(), base, &current)? {
+        None => Ok(true),
+        Some(problem) => {
+            eprintln!("error: {problem}");
+            Ok(false)
+        }
     }
-    Ok(true)
 }
 
-/// `--require-bump`: a change for Rust users must come with a bump of `info.version` in the
-/// new document at least as large as the one the diff implies (Cargo's rules: before 1.0 a
-/// breaking change bumps the minor number). One line per problem on stderr.
-fn check_bump(report: &Report, old: &Value, new: &Value) -> anyhow::Result<bool> {
-    let version = |doc: &Value| {
-        doc.pointer("/info/version")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let needed = report.rust_bump();
-    if needed == Bump::None {
-        return Ok(true);
-    }
-    let (Some(before), Some(after)) = (version(old), version(new)) else {
-        bail!("--require-bump needs `info.version` (major.minor.patch) in both documents");
-    };
-    let Some(minimum) = needed.apply(&before) else {
-        bail!("info.version `{before}` of OLD is not major.minor.patch");
-    };
+/// `--require-bump BASE_VERSION`: the rule that a spec change comes with a version bump.
+/// `base` is the version of protime-raw/protime-client when OLD was current (for a pull
+/// request: the base branch's `[workspace.package] version`); `current` is the workspace's
+/// version now. The changes need `current` ≥ the bump they imply applied to `base` (Cargo's
+/// rules: before 1.0 a breaking change bumps the minor number, an addition the patch number).
+/// Returns the problem, in one actionable line, when the bump is missing.
+pub(crate) fn missing_bump(
+    needed: Bump,
+    base: &str,
+    current: &str,
+) -> anyhow::Result<Option<String>> {
     let parse = |v: &str| -> Option<(u64, u64, u64)> {
-        let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
-        Some((parts.next()??, parts.next()??, parts.next()??))
+        let mut parts = v.trim().split('.').map(|p| p.parse::<u64>().ok());
+        let version = (parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(version)
     };
-    let (Some(min), Some(got)) = (parse(&minimum), parse(&after)) else {
-        bail!("info.version `{after}` of NEW is not major.minor.patch");
+    let (Some(minimum), Some(got)) = (
+        needed.apply(base).as_deref().and_then(parse),
+        parse(current),
+    ) else {
+        bail!("versions must be major.minor.patch: base `{base}`, current `{current}`");
     };
-    if got >= min {
-        return Ok(true);
+    if got >= minimum {
+        return Ok(None);
     }
-    eprintln!(
-        "error: the changes need a {} bump of info.version: {before} → at least {minimum}, but NEW says {after}",
+    let (a, b, c) = minimum;
+    Ok(Some(format!(
+        "the spec changes need a {} bump of protime-raw and protime-client: {base} → at least {a}.{b}.{c}, but Cargo.toml says {current}; raise `version` under [workspace.package]",
         needed.as_str()
-    );
-    Ok(false)
+    )))
 }
 
 // ---- import --------------------------------------------------------------------------------
@@ -763,6 +768,26 @@ mod tests {
         let lines = model_decisions(&spec);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].starts_with("Clocking.timeOfDayInMinutes: the spec says -2880..2880"));
+    }
+
+    #[test]
+    fn a_breaking_change_needs_a_bump() {
+        let missing = |needed, base, current| missing_bump(needed, base, current).unwrap();
+        // 0.x: breaking = minor, addition = patch.
+        assert!(missing(Bump::Major, "0.1.0", "0.1.0").is_some());
+        assert!(missing(Bump::Major, "0.1.0", "0.1.1").is_some());
+        assert_eq!(missing(Bump::Major, "0.1.0", "0.2.0"), None);
+        assert_eq!(missing(Bump::Minor, "0.1.0", "0.1.1"), None);
+        assert!(missing(Bump::Minor, "0.1.0", "0.1.0").is_some());
+        assert_eq!(missing(Bump::None, "0.1.0", "0.1.0"), None);
+        // 1.x and later: major and minor.
+        assert!(missing(Bump::Major, "1.2.3", "1.9.0").is_some());
+        assert_eq!(missing(Bump::Major, "1.2.3", "2.0.0"), None);
+        let line = missing(Bump::Major, "0.1.0", "0.1.0").unwrap_or_default();
+        assert!(line.contains("at least 0.2.0"), "{line}");
+        assert_eq!(line.lines().count(), 1);
+        assert!(missing_bump(Bump::Major, "0.1", "0.2.0").is_err());
+        assert!(missing_bump(Bump::Major, "0.1.0", "0.2.0.1").is_err());
     }
 
     #[test]

@@ -157,3 +157,15 @@ fn the_json_output_is_stable() {
         })
     );
 }
+
+#[test]
+fn the_readme_shows_the_pinned_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let report =
+        std::fs::read_to_string(fixtures().join("enum-value-added").join("expected.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```markdown\n{report}```\n")),
+        "README.md's example report differs from tests/fixtures/spec-diff/enum-value-added/expected.md"
+    );
+}
