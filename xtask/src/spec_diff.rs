@@ -431,7 +431,7 @@ impl Differ<'_> {
                     &at,
                     format!("new status {status}"),
                     RustImpact::NonBreaking,
-                    "the same types (checked below); it used to surface as `Error::UnexpectedResponse`",
+                    "progenitor keeps the method's types (a change of type is reported on its own); such a response used to surface as `Error::UnexpectedResponse`",
                     SchemaImpact::None,
                 ),
                 (Some(o), Some(n)) => {
