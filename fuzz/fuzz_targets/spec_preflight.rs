@@ -2,6 +2,8 @@
 //! documents: any bytes that are JSON go through `normalize` then `check`, as `codegen`
 //! does. Neither may panic ("the check never panics, whatever the shape of the input");
 //! normalizing is idempotent; a failed check reports at least one problem, one line each.
+//! The spec diff (`cargo xtask spec diff`) runs on the same documents: it may not panic
+//! either, and a document compared with itself has no change.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // The check on the raw document too: it must not panic on anything either.
     let _ = xtask::preflight::check(&spec);
+    let raw = spec.clone();
     let first = xtask::normalize::normalize(&mut spec);
     let again = xtask::normalize::normalize(&mut spec);
     assert!(
@@ -27,4 +30,13 @@ fuzz_target!(|data: &[u8]| {
             "a problem spans several lines: {error}"
         );
     }
+    let itself = xtask::spec_diff::diff(&spec, &spec);
+    assert!(
+        itself.is_empty(),
+        "a document differs from itself: {:?}",
+        itself.changes
+    );
+    let report = xtask::spec_diff::diff(&raw, &spec);
+    let _ = report.to_markdown("raw", "normalized", Some("0.1.0"));
+    let _ = report.to_json("raw", "normalized");
 });

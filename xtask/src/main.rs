@@ -4,9 +4,14 @@
 //! - `cargo xtask codegen --check` regenerates in memory and fails with a unified diff
 //!   when a committed file differs.
 //! - `cargo xtask schema [--check]` does the same for the JSON Schemas under `schemas/`.
+//! - `cargo xtask spec diff OLD NEW [--format markdown|json]` prints a semantic diff of two
+//!   OpenAPI documents, each change classified for Rust and JSON Schema users.
+//! - `cargo xtask spec import FILE [--root DIR] [--no-schemas]` takes a new spec from
+//!   Protime: normalize, preflight, carry our annotations over, write, regenerate, report.
 
 mod codegen;
 mod schema;
+mod spec;
 
 use xtask::{normalize, preflight};
 
@@ -14,11 +19,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <codegen | schema> [--check]";
+const USAGE: &str = "usage: cargo xtask <codegen | schema> [--check]\n       cargo xtask spec diff OLD NEW [--format markdown|json] [--require-bump BASE_VERSION]\n       cargo xtask spec import FILE [--root DIR] [--no-schemas]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str);
+    if command == Some("spec") {
+        return spec::main(args.get(1..).unwrap_or_default(), &workspace_root());
+    }
     let check = args.iter().skip(1).any(|a| a == "--check");
     if let Some(unknown) = args.iter().skip(1).find(|a| *a != "--check") {
         eprintln!("error: unknown argument `{unknown}`\n{USAGE}");
