@@ -637,7 +637,7 @@ async fn list_pages_ask_for_external_references_also_where_next_link_omits_them(
         .await;
     let badges: Vec<_> = clockings
         .into_iter()
-        .map(|c| c.unwrap().person.external_references.unwrap()["@badge-number"].clone())
+        .map(|c| c.unwrap().person.unwrap().external_references.unwrap()["@badge-number"].clone())
         .collect();
     assert_eq!(badges, vec!["B1", "B2"]);
 }
@@ -659,7 +659,7 @@ async fn get_asks_for_external_references_and_refuses_an_unwritable_one() {
         .await
         .unwrap();
     assert_eq!(
-        clocking.person.external_references.unwrap()["@badge-number"],
+        clocking.person.unwrap().external_references.unwrap()["@badge-number"],
         "B7"
     );
     let refused = client
@@ -725,10 +725,10 @@ async fn delta_asks_for_external_references_on_the_load_its_pages_and_every_chan
         .unwrap();
     assert_eq!(snapshot.clockings.len(), 2);
     assert!(
-        snapshot
-            .clockings
-            .iter()
-            .all(|c| c.person.external_references.is_some()),
+        snapshot.clockings.iter().all(|c| c
+            .person
+            .as_ref()
+            .is_some_and(|p| p.external_references.is_some())),
         "baseline rows carry the references"
     );
     let changes = client.delta(&snapshot.token).await.unwrap();

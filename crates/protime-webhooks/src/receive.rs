@@ -238,7 +238,10 @@ impl Default for SeenChange {
 impl SeenChange {
     fn of(change: &protime_model::ClockingChange) -> Self {
         let kind = match change {
-            protime_model::ClockingChange::InsertOrUpdate(clocking) => clocking.kind.name(),
+            protime_model::ClockingChange::InsertOrUpdate(clocking) => clocking
+                .kind
+                .as_ref()
+                .map_or("(no kind)", |kind| kind.name()),
             protime_model::ClockingChange::Delete { .. } => "-",
         };
         Self {
