@@ -190,6 +190,28 @@ fn the_oracle_matches_the_docs_the_spec_the_model_and_the_schema() {
         row("R10")
     );
     assert!(row("R6").contains(&format!("{}..={}", oracle::IDS.0, oracle::IDS.1)));
+    // Which profile requires what: the docs' table says it as the oracle does.
+    for (id, field) in [
+        ("R7", "person"),
+        ("R8", "date"),
+        ("R9", "timeOfDayInMinutes"),
+        ("R14", "kind"),
+    ] {
+        assert!(oracle::STRICT_ONLY.contains(&field));
+        assert!(
+            row(id).contains("| both; required: Strict |"),
+            "{}",
+            row(id)
+        );
+    }
+    for (id, field) in [("R5", "changeVersion"), ("R6", "id")] {
+        assert!(oracle::REQUIRED_DOCUMENTED.contains(&field));
+        assert!(
+            row(id).contains(" is required") && row(id).contains("| both |"),
+            "{}",
+            row(id)
+        );
+    }
     assert!(row("R18").contains(&format!("{}..={}", oracle::LEVELS.0, oracle::LEVELS.1)));
     assert!(row("R13").contains("(-90..=90)") && row("R13").contains("(-180..=180)"));
     for kind in oracle::KINDS {
