@@ -80,6 +80,18 @@ pub fn clocking_from_raw(clocking: raw::Clocking) -> Result<Clocking, Validation
 
 /// [`clocking_from_raw`] under `profile`. A generated clocking always carries the fields
 /// `Profile::Strict` requires, so both profiles give the same verdict on it.
+///
+/// ```
+/// use protime_client::convert::{clocking_from_raw_with, clocking_to_raw};
+/// use protime_model::Profile;
+/// let item = br#"{"changeVersion":"A","id":7,"person":{"id":1},"date":"2026-01-15",
+///     "timeOfDayInMinutes":480,"kind":"InOut"}"#;
+/// let clocking = protime_model::parse_clocking(item).unwrap();
+/// let raw = clocking_to_raw(clocking.clone()).unwrap();
+/// for profile in [Profile::Documented, Profile::Strict] {
+///     assert_eq!(clocking_from_raw_with(raw.clone(), profile).unwrap(), clocking);
+/// }
+/// ```
 pub fn clocking_from_raw_with(
     clocking: raw::Clocking,
     profile: Profile,

@@ -582,6 +582,17 @@ impl ProtimeClient {
 
     /// The validation profile of the clockings this client reads
     /// ([`ProtimeClientBuilder::profile`]; `Documented` unless set).
+    ///
+    /// ```
+    /// use protime_client::{AccessToken, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.profile(), protime_model::Profile::Documented);
+    /// # Ok::<(), protime_client::Error>(())
+    /// ```
     pub fn profile(&self) -> protime_model::Profile {
         self.inner.profile
     }

@@ -378,6 +378,29 @@ impl ReceiveCore {
     /// the Protime docs require is mandatory). Under `Profile::Strict`, an `InsertOrUpdate`
     /// without `person`, `date`, `timeOfDayInMinutes` or `kind` is invalid, and handled as
     /// [`Self::with_invalid_delivery`] says.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protime_model::Profile;
+    /// use protime_webhooks::receive::ReceiveCore;
+    /// use protime_webhooks::signature::{sign, SignatureScheme, Verifier, WebhookKey};
+    /// use protime_webhooks::InMemorySink;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let key = WebhookKey::new("k").unwrap();
+    /// let verifier = Verifier::new(SignatureScheme::default(), [key.clone()]).unwrap();
+    /// // The docs' delta example: only changeVersion, id and date.
+    /// let body = bytes::Bytes::from_static(br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0B","id":1050,"date":"2024-12-02"}}"#);
+    /// let headers = sign(&SignatureScheme::default(), &key, &body, None).unwrap();
+    /// for (profile, outcome) in [(Profile::Documented, "applied"), (Profile::Strict, "dead_lettered")] {
+    ///     let core = ReceiveCore::new(verifier.clone(), Arc::new(InMemorySink::default()))
+    ///         .with_profile(profile);
+    ///     assert_eq!(core.profile(), profile);
+    ///     let answer = core.handle(&headers, body.clone()).await;
+    ///     assert_eq!(answer.body, format!(r#"{{"outcome":"{outcome}"}}"#));
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn with_profile(mut self, profile: protime_model::Profile) -> Self {
         self.profile = profile;
