@@ -159,6 +159,43 @@ fn judge(key: &str, bytes: &[u8], profile: Profile) -> Option<String> {
     None
 }
 
+/// Each profile's JSON Schema (the `jsonschema` crate, formats asserted) gives every corpus
+/// file its label's verdict under that profile, except where a JSON Schema cannot see the
+/// rule (docs/validation-rules.md): bodies serde_json cannot read (R1, R25-R27: Rust refuses
+/// them, checked above), repeated keys (R28: a `Value` keeps the last) and inexact integer
+/// literals (R29: the schema sees a rounded float), which the schema must then accept.
+#[test]
+fn each_profile_s_schema_agrees_with_the_corpus_labels() {
+    let mut failures = Vec::new();
+    let mut judged = 0;
+    for profile in Profile::ALL {
+        let schema = protime_schema::clocking_change_schema_for(profile);
+        let validator = protime_schema::validator(schema).unwrap();
+        for (key, bytes) in protime_tests::corpus_files().unwrap() {
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let rule = key
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .split('-')
+                .next()
+                .unwrap_or_default();
+            let expected = match rule {
+                "R28" | "R29" if !protime_tests::corpus_expects_valid(&key, profile) => true,
+                _ => protime_tests::corpus_expects_valid(&key, profile),
+            };
+            judged += 1;
+            if validator.is_valid(&value) != expected {
+                failures.push(format!("{key} ({profile}): the schema says {}", !expected));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(judged >= 2 * 190, "{judged}");
+}
+
 fn read_fixture(relative: &str) -> Vec<u8> {
     std::fs::read(protime_tests::corpus_dir().join("..").join(relative))
         .expect("a fixture named in docs-examples.json exists")
