@@ -3,10 +3,18 @@
 
 Usage:
     python3 .ci/check_corpus.py --schema schemas/clocking-change.schema.json \
-        --corpus tests/fixtures/clocking-changes [--rust-verdicts FILE]
+        --corpus tests/fixtures/clocking-changes [--profile documented|strict] \
+        [--rust-verdicts FILE]
 
-Every file under ``<corpus>/valid/`` and ``<corpus>/invalid/`` is one webhook
-POST body. The directory is the expected verdict. For each file:
+Every file under ``<corpus>/valid/``, ``<corpus>/invalid/`` and
+``<corpus>/strict-only-invalid/`` is one webhook POST body. The directory and
+the validation profile (docs/validation-rules.md) give the expected verdict:
+``valid/`` is accepted under both profiles, ``invalid/`` refused under both,
+``strict-only-invalid/`` accepted under ``documented`` (the default) and
+refused under ``strict``. Pass the profile's own schema
+(``clocking-change.schema.json`` for documented,
+``clocking-change.strict.schema.json`` for strict) and Rust's verdicts under
+the same profile. For each file:
 
 1. the bytes are parsed as JSON as strictly as ``parse_delivery`` reads them
    (strict UTF-8, no BOM, no NaN/Infinity literals, no lone surrogates, at
@@ -58,8 +66,9 @@ except ImportError:  # pragma: no cover - environment problem
     print("error: the 'jsonschema' package (>= 4.18) is required: pip install 'jsonschema>=4.18'", file=sys.stderr)
     sys.exit(2)
 
-MIN_FILES = 213
-LABELS = ("valid", "invalid")
+MIN_FILES = 227
+LABELS = ("valid", "invalid", "strict-only-invalid")
+PROFILES = ("documented", "strict")
 # serde_json's recursion limit: the body's object is level 1 (docs: R27).
 MAX_DEPTH = 127
 
@@ -160,7 +169,12 @@ def load_json_file(path: pathlib.Path, what: str) -> Any:
         sys.exit(2)
 
 
-def collect_files(corpus: pathlib.Path) -> list[tuple[str, pathlib.Path, bool]]:
+def expects_valid(label: str, profile: str) -> bool:
+    """Whether a file under ``label`` must be accepted under ``profile``."""
+    return label == "valid" or (label == "strict-only-invalid" and profile == "documented")
+
+
+def collect_files(corpus: pathlib.Path, profile: str) -> list[tuple[str, pathlib.Path, bool]]:
     """Return (key, path, expected_valid) for every corpus file, sorted by key."""
     files = []
     for label in LABELS:
@@ -171,7 +185,7 @@ def collect_files(corpus: pathlib.Path) -> list[tuple[str, pathlib.Path, bool]]:
         for path in directory.rglob("*"):
             if path.is_file() and not path.name.startswith("."):
                 key = path.relative_to(corpus).as_posix()
-                files.append((key, path, label == "valid"))
+                files.append((key, path, expects_valid(label, profile)))
     files.sort(key=lambda item: item[0])
     return files
 
@@ -179,7 +193,8 @@ def collect_files(corpus: pathlib.Path) -> list[tuple[str, pathlib.Path, bool]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schema", required=True, type=pathlib.Path, help="JSON Schema (draft 2020-12)")
-    parser.add_argument("--corpus", required=True, type=pathlib.Path, help="directory holding valid/ and invalid/")
+    parser.add_argument("--corpus", required=True, type=pathlib.Path, help="directory holding valid/, invalid/ and strict-only-invalid/")
+    parser.add_argument("--profile", choices=PROFILES, default="documented", help="validation profile the schema and the Rust verdicts belong to (default: documented)")
     parser.add_argument("--rust-verdicts", type=pathlib.Path, help="JSON object: corpus-relative path -> bool (true = Rust accepted)")
     args = parser.parse_args(argv)
 
@@ -199,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         rust = loaded
 
-    files = collect_files(args.corpus)
+    files = collect_files(args.corpus, args.profile)
     passed = failed = 0
     by_parse: dict[str, int] = {}
     rust_only: dict[str, int] = {}
@@ -260,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if too_few:
         print(f"FAIL corpus: only {len(files)} files, at least {MIN_FILES} required")
 
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed (profile {args.profile}, schema {args.schema})")
     return 1 if failed or too_few else 0
 
 

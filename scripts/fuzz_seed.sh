@@ -11,7 +11,7 @@ corpus=fuzz/corpus
 mkdir -p "$corpus"/{parse_delivery,verify_and_parse,spec_preflight,sandbox_filter}
 
 i=0
-for file in tests/fixtures/clocking-changes/valid/*.json tests/fixtures/clocking-changes/invalid/*.json; do
+for file in tests/fixtures/clocking-changes/valid/*.json tests/fixtures/clocking-changes/invalid/*.json tests/fixtures/clocking-changes/strict-only-invalid/*.json; do
     name=$(basename "$(dirname "$file")")-$(basename "$file" .json)
     cp "$file" "$corpus/parse_delivery/seed-$name"
     # verify_and_parse: [flags][aux][header count] + body. Flags: scheme i%4, signed

@@ -3,9 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
-/// The cross-language corpus: `tests/fixtures/clocking-changes/{valid,invalid}/*.json`.
+/// The cross-language corpus: `tests/fixtures/clocking-changes/<label>/*.json`, one label
+/// per directory of [`CORPUS_LABELS`].
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clocking-changes")
+}
+
+/// The corpus directories, each an expected verdict per profile (docs/validation-rules.md):
+/// `valid/` is accepted under both profiles, `invalid/` refused under both, and
+/// `strict-only-invalid/` accepted under `Documented` and refused under `Strict`.
+pub const CORPUS_LABELS: [&str; 3] = ["valid", "invalid", "strict-only-invalid"];
+
+/// Whether a corpus file with this key (`valid/x.json`) must be accepted under `profile`.
+pub fn corpus_expects_valid(key: &str, profile: protime_model::Profile) -> bool {
+    match key.split('/').next() {
+        Some("valid") => true,
+        Some("strict-only-invalid") => profile == protime_model::Profile::Documented,
+        _ => false,
+    }
 }
 
 /// Every corpus file as (key relative to the corpus dir, e.g. `valid/inout-minimal.json`,
@@ -13,7 +28,7 @@ pub fn corpus_dir() -> PathBuf {
 pub fn corpus_files() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let root = corpus_dir();
     let mut files = Vec::new();
-    for label in ["valid", "invalid"] {
+    for label in CORPUS_LABELS {
         for entry in std::fs::read_dir(root.join(label))? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "json") {

@@ -1,5 +1,8 @@
-//! Proves that `parse_delivery` (Rust) and the emitted JSON Schema (checked by the
-//! `jsonschema` crate with format assertion on) accept exactly the same delivery bodies, on
+//! Proves that `parse_delivery_with` (Rust) and the emitted JSON Schema of the same profile
+//! (checked by the `jsonschema` crate with format assertion on) accept exactly the same
+//! delivery bodies — for each validation profile (`Documented` against
+//! `schemas/clocking-change.schema.json`, `Strict` against
+//! `schemas/clocking-change.strict.schema.json`) — on
 //! wire JSON generated to hit every rule in docs/validation-rules.md — except the classes a
 //! JSON Schema cannot express (duplicate keys, the exact spelling of numbers), each allowed
 //! to differ only in the one direction and with the one violation the docs name; and bodies
@@ -28,8 +31,8 @@ use std::sync::Mutex;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use protime_model::{
-    ErrorCode, fast_path_accepts, parse_delivery, parse_delivery_fast_path,
-    parse_delivery_full_walk,
+    ErrorCode, Profile, fast_path_accepts, parse_delivery, parse_delivery_fast_path,
+    parse_delivery_full_walk, parse_delivery_with,
 };
 use serde_json::{Map, Value, json};
 
@@ -135,6 +138,20 @@ mod oracle {
     }
 
     pub(crate) const CONDITIONAL_FIELDS: [&str; 3] = ["reason", "isOpen", "activityLevels"];
+
+    /// The fields of an `InsertOrUpdate`'s data that each profile requires: the docs require
+    /// only what ordering needs; `Strict` adds R7, R8, R9 and R14's "required".
+    pub(crate) const REQUIRED_DOCUMENTED: [&str; 2] = ["changeVersion", "id"];
+    pub(crate) const REQUIRED_STRICT: [&str; 6] = [
+        "changeVersion",
+        "id",
+        "person",
+        "date",
+        "timeOfDayInMinutes",
+        "kind",
+    ];
+    /// The fields only `Strict` requires.
+    pub(crate) const STRICT_ONLY: [&str; 4] = ["person", "date", "timeOfDayInMinutes", "kind"];
 }
 
 fn read_json(relative: &str) -> Value {
@@ -173,6 +190,28 @@ fn the_oracle_matches_the_docs_the_spec_the_model_and_the_schema() {
         row("R10")
     );
     assert!(row("R6").contains(&format!("{}..={}", oracle::IDS.0, oracle::IDS.1)));
+    // Which profile requires what: the docs' table says it as the oracle does.
+    for (id, field) in [
+        ("R7", "person"),
+        ("R8", "date"),
+        ("R9", "timeOfDayInMinutes"),
+        ("R14", "kind"),
+    ] {
+        assert!(oracle::STRICT_ONLY.contains(&field));
+        assert!(
+            row(id).contains("| both; required: Strict |"),
+            "{}",
+            row(id)
+        );
+    }
+    for (id, field) in [("R5", "changeVersion"), ("R6", "id")] {
+        assert!(oracle::REQUIRED_DOCUMENTED.contains(&field));
+        assert!(
+            row(id).contains(" is required") && row(id).contains("| both |"),
+            "{}",
+            row(id)
+        );
+    }
     assert!(row("R18").contains(&format!("{}..={}", oracle::LEVELS.0, oracle::LEVELS.1)));
     assert!(row("R13").contains("(-90..=90)") && row("R13").contains("(-180..=180)"));
     for kind in oracle::KINDS {
@@ -282,10 +321,25 @@ fn the_oracle_matches_the_docs_the_spec_the_model_and_the_schema() {
     assert_eq!(ClockingStatus::NAMES, oracle::STATUSES);
     assert_eq!(ChangeType::NAMES, oracle::CHANGE_TYPES);
 
-    // The emitted schema, both as generated now and as committed under schemas/.
-    for emitted in [
-        protime_schema::clocking_change_schema(),
-        read_json("schemas/clocking-change.schema.json"),
+    // The emitted schemas of both profiles, both as generated now and as committed under
+    // schemas/.
+    for (profile, emitted) in [
+        (
+            Profile::Documented,
+            protime_schema::clocking_change_schema(),
+        ),
+        (
+            Profile::Documented,
+            read_json("schemas/clocking-change.schema.json"),
+        ),
+        (
+            Profile::Strict,
+            protime_schema::clocking_change_schema_for(Profile::Strict),
+        ),
+        (
+            Profile::Strict,
+            read_json(protime_schema::change_schema_path(Profile::Strict)),
+        ),
     ] {
         let at = |pointer: &str| {
             emitted
@@ -320,10 +374,18 @@ fn the_oracle_matches_the_docs_the_spec_the_model_and_the_schema() {
             assert_eq!(at(&format!("{pointer}/minimum")).as_f64(), Some(min));
             assert_eq!(at(&format!("{pointer}/maximum")).as_f64(), Some(max));
         }
-        assert_eq!(
-            at("/$defs/Clocking/properties/kind/enum"),
-            json!(oracle::KINDS)
-        );
+        let (required, kind_enum) = match profile {
+            Profile::Strict => (
+                json!(oracle::REQUIRED_STRICT),
+                "/$defs/Clocking/properties/kind/enum",
+            ),
+            _ => (
+                json!(oracle::REQUIRED_DOCUMENTED),
+                "/$defs/Clocking/properties/kind/anyOf/0/enum",
+            ),
+        };
+        assert_eq!(at("/$defs/Clocking/required"), required, "{profile}");
+        assert_eq!(at(kind_enum), json!(oracle::KINDS));
         assert_eq!(
             at("/$defs/Clocking/properties/status/anyOf/0/enum"),
             json!(oracle::STATUSES)
@@ -335,8 +397,15 @@ fn the_oracle_matches_the_docs_the_spec_the_model_and_the_schema() {
     }
 }
 
-fn schema_validator() -> jsonschema::Validator {
-    protime_schema::validator(protime_schema::clocking_change_schema()).unwrap()
+/// Each profile with the validator of its own schema.
+fn profile_validators() -> Vec<(Profile, jsonschema::Validator)> {
+    Profile::ALL
+        .into_iter()
+        .map(|profile| {
+            let schema = protime_schema::clocking_change_schema_for(profile);
+            (profile, protime_schema::validator(schema).unwrap())
+        })
+        .collect()
 }
 
 /// A valid body with every integer field present (a `Reason` clocking carries all but the
@@ -362,13 +431,24 @@ fn full_body(kind: &str) -> Value {
 
 #[test]
 fn every_boundary_of_the_oracle_is_judged_as_the_docs_say() {
-    let validator = schema_validator();
+    let validators = profile_validators();
     let mut checked = 0;
+    // Every body here carries every field Strict requires: both profiles judge alike.
     let mut judge = |body: &Value, expected_ok: bool, what: &str| {
         let bytes = serde_json::to_vec(body).unwrap();
-        let rust = parse_delivery(&bytes);
-        assert_eq!(rust.is_ok(), expected_ok, "Rust on {what}: {rust:?}");
-        assert_eq!(validator.is_valid(body), expected_ok, "schema on {what}");
+        for (profile, validator) in &validators {
+            let rust = parse_delivery_with(&bytes, *profile);
+            assert_eq!(
+                rust.is_ok(),
+                expected_ok,
+                "Rust ({profile}) on {what}: {rust:?}"
+            );
+            assert_eq!(
+                validator.is_valid(body),
+                expected_ok,
+                "schema ({profile}) on {what}"
+            );
+        }
         checked += 1;
     };
     for (pointer, (min, max)) in oracle::INTEGER_FIELDS {
@@ -453,6 +533,48 @@ fn every_boundary_of_the_oracle_is_judged_as_the_docs_say() {
         judge(&body, false, "a change type with a space");
     }
     assert!(checked >= 80, "{checked}");
+    // The fields only Strict requires: absent or null, each alone or all together, accepted
+    // by Documented and refused by Strict; the kind-conditional fields without a kind are
+    // refused by both (docs/validation-rules.md, "Profiles").
+    let mut partial = 0;
+    for kind in oracle::KINDS {
+        let mut removals: Vec<Vec<&str>> = oracle::STRICT_ONLY
+            .iter()
+            .map(|field| vec![*field])
+            .collect();
+        removals.push(oracle::STRICT_ONLY.to_vec());
+        for fields in removals {
+            for null in [false, true] {
+                let mut body = full_body(kind);
+                let data = body["data"].as_object_mut().unwrap();
+                for field in &fields {
+                    if null {
+                        data.insert((*field).into(), Value::Null);
+                    } else {
+                        data.remove(*field);
+                    }
+                }
+                let kind_gone = fields.contains(&"kind");
+                let conditional_present = oracle::CONDITIONAL_FIELDS
+                    .iter()
+                    .any(|f| data.get(*f).is_some_and(|v| !v.is_null()));
+                let documented_ok = !(kind_gone && conditional_present);
+                let bytes = serde_json::to_vec(&body).unwrap();
+                for (profile, validator) in &validators {
+                    let expected = *profile == Profile::Documented && documented_ok;
+                    let what = format!("{kind} without {fields:?} (null: {null}), {profile}");
+                    assert_eq!(
+                        parse_delivery_with(&bytes, *profile).is_ok(),
+                        expected,
+                        "Rust on {what}"
+                    );
+                    assert_eq!(validator.is_valid(&body), expected, "schema on {what}");
+                }
+                partial += 1;
+            }
+        }
+    }
+    assert_eq!(partial, 40);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -644,6 +766,10 @@ fn clocking() -> BoxedStrategy<Value> {
             ),
             prop::option::of(prop::sample::select(oracle::STATUSES.to_vec())),
         ),
+        // Sometimes a partial clocking (valid under Documented only): each field that only
+        // Strict requires kept (0), removed (1; a removed kind takes its conditional fields
+        // along) or null (2; a null kind leaves them, which Documented refuses).
+        prop::option::weighted(0.2, prop::collection::vec(0_u8..3, 4)),
     )
         .prop_map(
             |(
@@ -657,6 +783,7 @@ fn clocking() -> BoxedStrategy<Value> {
                     (levels, levels_state, levels_wrong),
                     status,
                 ),
+                partial,
             )| {
                 let mut data = Map::new();
                 data.insert("changeVersion".into(), version.into());
@@ -709,6 +836,22 @@ fn clocking() -> BoxedStrategy<Value> {
                 );
                 if let Some(s) = status {
                     data.insert("status".into(), s.into());
+                }
+                for (field, state) in oracle::STRICT_ONLY.iter().zip(partial.unwrap_or_default()) {
+                    match state {
+                        1 => {
+                            data.remove(*field);
+                            if *field == "kind" {
+                                for conditional in oracle::CONDITIONAL_FIELDS {
+                                    data.remove(conditional);
+                                }
+                            }
+                        }
+                        2 => {
+                            data.insert((*field).into(), Value::Null);
+                        }
+                        _ => {}
+                    }
                 }
                 json!({"changeType": "InsertOrUpdate", "data": data})
             },
@@ -912,12 +1055,13 @@ fn conditional_labels(body: &Value) -> Vec<String> {
     let Some(data) = body.get("data").and_then(Value::as_object) else {
         return Vec::new();
     };
-    let Some(kind) = data.get("kind").and_then(Value::as_str) else {
-        return Vec::new();
+    let kind = match data.get("kind") {
+        None | Some(Value::Null) => "no kind",
+        Some(kind) => match kind.as_str() {
+            Some(kind) if oracle::KINDS.contains(&kind) => kind,
+            _ => return Vec::new(),
+        },
     };
-    if !oracle::KINDS.contains(&kind) {
-        return Vec::new();
-    }
     oracle::CONDITIONAL_FIELDS
         .iter()
         .map(|field| {
@@ -936,7 +1080,7 @@ fn conditional_labels(body: &Value) -> Vec<String> {
 
 fn all_conditional_labels() -> Vec<String> {
     let mut labels = Vec::new();
-    for kind in oracle::KINDS {
+    for kind in oracle::KINDS.into_iter().chain(["no kind"]) {
         for field in oracle::CONDITIONAL_FIELDS {
             for state in ["present", "absent", "null", "wrong-type"] {
                 labels.push(format!("{kind} {field} {state}"));
@@ -948,7 +1092,7 @@ fn all_conditional_labels() -> Vec<String> {
 
 #[test]
 fn rust_and_json_schema_accept_exactly_the_same_deliveries() {
-    let validator = schema_validator();
+    let validators = profile_validators();
     let coverage = Coverage::default();
     let mut runner = TestRunner::new(config(
         AGREEMENT_CASES,
@@ -959,36 +1103,67 @@ fn rust_and_json_schema_accept_exactly_the_same_deliveries() {
             let bytes = serde_json::to_vec(&body).unwrap();
             // Re-read the bytes, as both sides would see them on the wire.
             let wire: Value = serde_json::from_slice(&bytes).unwrap();
-            let rust = parse_delivery(&bytes);
-            let schema_ok = validator.is_valid(&wire);
-            if rust.is_ok() != schema_ok {
-                let schema_errors: Vec<String> = validator
-                    .iter_errors(&wire)
-                    .map(|e| format!("{} at {}", e, e.instance_path()))
-                    .collect();
-                return Err(TestCaseError::fail(format!(
-                    "disagreement on {}\nrust: {:?}\nschema accepts: {schema_ok} {schema_errors:?}",
-                    String::from_utf8_lossy(&bytes),
-                    rust.as_ref().map(|_| ()).map_err(ToString::to_string)
-                )));
+            let mut verdicts = Vec::new();
+            for (profile, validator) in &validators {
+                let rust = parse_delivery_with(&bytes, *profile);
+                let schema_ok = validator.is_valid(&wire);
+                if rust.is_ok() != schema_ok {
+                    let schema_errors: Vec<String> = validator
+                        .iter_errors(&wire)
+                        .map(|e| format!("{} at {}", e, e.instance_path()))
+                        .collect();
+                    return Err(TestCaseError::fail(format!(
+                        "disagreement ({profile}) on {}\nrust: {:?}\nschema accepts: {schema_ok} {schema_errors:?}",
+                        String::from_utf8_lossy(&bytes),
+                        rust.as_ref().map(|_| ()).map_err(ToString::to_string)
+                    )));
+                }
+                coverage.hit(format!("{profile} {}", if schema_ok { "accepted" } else { "rejected" }));
+                verdicts.push(rust);
             }
-            coverage.hit(if schema_ok { "accepted" } else { "rejected" });
+            // parse_delivery is the documented profile; Strict accepts a subset of it, with
+            // the same value.
+            prop_assert_eq!(&parse_delivery(&bytes), &verdicts[0]);
+            if let Ok(strict) = &verdicts[1] {
+                prop_assert_eq!(verdicts[0].as_ref(), Ok(strict));
+            } else if verdicts[0].is_ok() {
+                coverage.hit("accepted by documented only");
+            }
             for label in conditional_labels(&wire) {
                 coverage.hit(label);
             }
             Ok(())
         })
         .unwrap();
-    assert_eq!(
-        coverage.count("accepted") + coverage.count("rejected"),
-        AGREEMENT_CASES as usize
-    );
-    // Both directions must be exercised in earnest, not only one of them.
+    for profile in Profile::ALL {
+        assert_eq!(
+            coverage.count(&format!("{profile} accepted"))
+                + coverage.count(&format!("{profile} rejected")),
+            AGREEMENT_CASES as usize
+        );
+    }
+    // Both directions must be exercised in earnest, not only one of them, under each
+    // profile; and the bodies the profiles judge differently too.
     coverage.report("rust_and_json_schema_accept_exactly_the_same_deliveries");
-    coverage.assert_floor(["accepted", "rejected"], 1_000);
+    coverage.assert_floor(
+        [
+            "documented accepted",
+            "documented rejected",
+            "strict accepted",
+            "strict rejected",
+        ],
+        1_000,
+    );
+    coverage.assert_floor(["accepted by documented only"], 250);
     // Every kind with every conditional field present, absent, null and of a wrong type.
+    // And, under Documented, a clocking without a kind with each of them in each state.
     let labels = all_conditional_labels();
-    coverage.assert_floor(labels.iter().map(String::as_str), 80);
+    let (without_kind, with_kind): (Vec<&str>, Vec<&str>) = labels
+        .iter()
+        .map(String::as_str)
+        .partition(|label| label.starts_with("no kind"));
+    coverage.assert_floor(with_kind, 80);
+    coverage.assert_floor(without_kind, 30);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1013,6 +1188,8 @@ enum Expect {
     Anything,
     /// Accepted.
     Valid,
+    /// Refused, for whatever reason.
+    Invalid,
     /// Refused with exactly these (code, pointer) violations.
     Exactly(Vec<(&'static str, String)>),
     /// Whatever else, the violations at this pointer are exactly these codes (none: valid
@@ -1035,6 +1212,9 @@ struct Case {
     /// A valid body of the ordinary kind (integers written as integers): the fast path must
     /// take it.
     ordinary: bool,
+    /// The body lacks a field only `Strict` requires: `expect` and `ordinary` hold under
+    /// `Documented` only; under `Strict` the body must be refused.
+    partial: bool,
 }
 
 impl Case {
@@ -1047,6 +1227,16 @@ impl Case {
             rust_only: Vec::new(),
             exact_value: None,
             ordinary: false,
+            partial: false,
+        }
+    }
+
+    /// What the case expects under `profile`.
+    fn expect_under(&self, profile: Profile) -> Expect {
+        if self.partial && profile == Profile::Strict {
+            Expect::Invalid
+        } else {
+            self.expect.clone()
         }
     }
 }
@@ -1211,6 +1401,39 @@ fn valid_delivery() -> BoxedStrategy<Value> {
     .boxed()
 }
 
+/// A clocking change valid under `Documented` and refused by `Strict`: a valid delivery
+/// without some of the fields only `Strict` requires (each removed or null; without a kind,
+/// without the kind-conditional fields too).
+fn partial_delivery() -> BoxedStrategy<Value> {
+    (
+        valid_delivery(),
+        prop::collection::vec(0_u8..3, 4).prop_filter("drop at least one field", |states| {
+            states.iter().any(|s| *s != 0)
+        }),
+    )
+        .prop_map(|(mut body, states)| {
+            let data = body["data"].as_object_mut().unwrap();
+            for (field, state) in oracle::STRICT_ONLY.iter().zip(states) {
+                match state {
+                    1 => {
+                        data.remove(*field);
+                    }
+                    2 => {
+                        data.insert((*field).into(), Value::Null);
+                    }
+                    _ => {}
+                }
+            }
+            if data.get("kind").is_none_or(Value::is_null) {
+                for field in oracle::CONDITIONAL_FIELDS {
+                    data.remove(field);
+                }
+            }
+            body
+        })
+        .boxed()
+}
+
 fn valid_delete() -> BoxedStrategy<Value> {
     (
         "[0-9A-F]{20}",
@@ -1366,6 +1589,12 @@ fn plain_case() -> BoxedStrategy<Case> {
         }),
         1 => valid_delete().prop_map(|body| {
             Case::new("plain", "valid delete", serde_json::to_vec(&body).unwrap(), Expect::Valid)
+        }),
+        2 => partial_delivery().prop_map(|body| {
+            let mut case = Case::new("plain", "valid partial", serde_json::to_vec(&body).unwrap(), Expect::Valid);
+            case.ordinary = true;
+            case.partial = true;
+            case
         }),
         3 => delivery().prop_map(|body| {
             Case::new("plain", "mutated", serde_json::to_vec(&body).unwrap(), Expect::Anything)
@@ -1817,9 +2046,10 @@ fn violations(
     }
 }
 
-/// Checks Rust's verdict on `case` against what its class decides.
+/// Checks Rust's verdict on `case` under `profile` against what its class decides.
 fn check_expectation(
     case: &Case,
+    profile: Profile,
     rust: &Result<protime_model::ClockingChange, protime_model::ValidationErrors>,
 ) -> Result<(), TestCaseError> {
     let found = violations(rust);
@@ -1829,8 +2059,15 @@ fn check_expectation(
             .take(600)
             .collect::<String>()
     };
-    match &case.expect {
+    match &case.expect_under(profile) {
         Expect::Anything => {}
+        Expect::Invalid => prop_assert!(
+            rust.is_err(),
+            "{} {} accepted under {profile}: {}",
+            case.class,
+            case.detail,
+            shown()
+        ),
         Expect::Valid => prop_assert!(
             rust.is_ok(),
             "{} {}: {found:?} on {}",
@@ -1883,11 +2120,12 @@ fn check_expectation(
 /// cannot express — with exactly the violations the case names, nothing broader.
 fn check_against_schema(
     case: &Case,
+    profile: Profile,
     validator: &jsonschema::Validator,
     coverage: &Coverage,
 ) -> Result<(), TestCaseError> {
-    let rust = parse_delivery(&case.bytes);
-    check_expectation(case, &rust)?;
+    let rust = parse_delivery_with(&case.bytes, profile);
+    check_expectation(case, profile, &rust)?;
     coverage.hit(case.class);
     let Ok(wire) = serde_json::from_slice::<Value>(&case.bytes) else {
         // The schema side cannot read the body at all: Rust refuses it with the class's own
@@ -1910,7 +2148,7 @@ fn check_against_schema(
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
         return Err(TestCaseError::fail(format!(
-            "disagreement ({} {}) on {}\nrust: {found:?}\nschema accepts: {schema_ok} {schema_errors:?}",
+            "disagreement ({} {}, {profile}) on {}\nrust: {found:?}\nschema accepts: {schema_ok} {schema_errors:?}",
             case.class,
             case.detail,
             String::from_utf8_lossy(&case.bytes)
@@ -1923,32 +2161,39 @@ fn check_against_schema(
 /// The fast path against the full walk on one case: what the fast path accepts, the full walk
 /// accepts as the same value; `parse_delivery` answers exactly as the full walk; the class's
 /// verdict holds; ordinary valid bodies take the fast path.
-fn check_paths(case: &Case, coverage: &Coverage) -> Result<(), TestCaseError> {
-    let full_walk = parse_delivery_full_walk(&case.bytes);
-    let fast_path = parse_delivery_fast_path(&case.bytes);
-    let delivered = parse_delivery(&case.bytes);
+fn check_paths(case: &Case, profile: Profile, coverage: &Coverage) -> Result<(), TestCaseError> {
+    let full_walk = parse_delivery_full_walk(&case.bytes, profile);
+    let fast_path = parse_delivery_fast_path(&case.bytes, profile);
+    let delivered = parse_delivery_with(&case.bytes, profile);
     if let Some(change) = &fast_path {
         prop_assert_eq!(
             full_walk.as_ref(),
             Ok(change),
-            "the fast path accepted {} {} that the full walk judges otherwise: {}",
+            "the fast path accepted {} {} that the full walk judges otherwise ({}): {}",
             case.class,
             case.detail,
+            profile,
             String::from_utf8_lossy(&case.bytes)
         );
     }
     // Same value, or the same violations (codes, pointers, messages, values).
     prop_assert_eq!(&delivered, &full_walk);
-    check_expectation(case, &full_walk)?;
+    if profile == Profile::Documented {
+        prop_assert_eq!(&parse_delivery(&case.bytes), &full_walk);
+    }
+    check_expectation(case, profile, &full_walk)?;
     coverage.hit(case.class);
     coverage.hit(format!("{} {}", case.class, case.detail));
-    if case.ordinary {
+    if case.ordinary && !(case.partial && profile == Profile::Strict) {
         prop_assert!(
-            fast_path_accepts(&case.bytes),
-            "the fast path did not take an ordinary valid body: {}",
+            fast_path_accepts(&case.bytes, profile),
+            "the fast path did not take an ordinary valid body ({profile}): {}",
             String::from_utf8_lossy(&case.bytes)
         );
         coverage.hit("ordinary valid, fast path taken");
+        if case.partial {
+            coverage.hit("ordinary partial valid, fast path taken");
+        }
     }
     if fast_path.is_some() {
         coverage.hit("fast path taken");
@@ -1958,7 +2203,7 @@ fn check_paths(case: &Case, coverage: &Coverage) -> Result<(), TestCaseError> {
 
 #[test]
 fn rust_and_json_schema_agree_on_byte_level_classes_except_where_a_schema_cannot_see() {
-    let validator = schema_validator();
+    let validators = profile_validators();
     let coverage = Coverage::default();
     let mut runner = TestRunner::new(config(
         BYTE_CLASS_CASES,
@@ -1966,7 +2211,10 @@ fn rust_and_json_schema_agree_on_byte_level_classes_except_where_a_schema_cannot
     ));
     runner
         .run(&byte_case(), |case| {
-            check_against_schema(&case, &validator, &coverage)
+            for (profile, validator) in &validators {
+                check_against_schema(&case, *profile, validator, &coverage)?;
+            }
+            Ok(())
         })
         .unwrap();
     coverage.report(
@@ -1999,11 +2247,17 @@ fn fast_path_and_full_walk_give_the_same_result() {
         "proptest-regressions/agreement/fast_path_and_full_walk_give_the_same_result.txt",
     ));
     runner
-        .run(&byte_case(), |case| check_paths(&case, &coverage))
+        .run(&byte_case(), |case| {
+            for profile in Profile::ALL {
+                check_paths(&case, profile, &coverage)?;
+            }
+            Ok(())
+        })
         .unwrap();
     coverage.report("fast_path_and_full_walk_give_the_same_result");
     coverage.assert_floor(CLASSES, 300);
     coverage.assert_floor(["ordinary valid, fast path taken"], 500);
+    coverage.assert_floor(["ordinary partial valid, fast path taken"], 100);
     // Invalid UTF-8 and lone surrogates in known and unknown places, and between tokens.
     let mut places = Vec::new();
     for class in ["invalid-utf8", "overlong-utf8", "lone-surrogate"] {
@@ -2045,21 +2299,23 @@ fn fast_path_and_full_walk_give_the_same_result() {
 /// `Delete` body: both paths, the docs' verdict, the exact value applied, and the schema story.
 #[test]
 fn every_literal_in_every_integer_field_has_one_verdict() {
-    let validator = schema_validator();
+    let validators = profile_validators();
     let coverage = Coverage::default();
     let delete = json!({"changeType": "Delete", "data": {"changeVersion": "0A", "id": 7}});
     for base in [full_body("Reason"), full_body("Activity"), delete] {
         for (pointer, range) in oracle::INTEGER_FIELDS {
             for (literal, exact) in LITERALS {
                 let case = number_case(base.clone(), true, pointer, range, literal, exact);
-                check_paths(&case, &coverage).unwrap();
-                check_against_schema(&case, &validator, &coverage).unwrap();
+                for (profile, validator) in &validators {
+                    check_paths(&case, *profile, &coverage).unwrap();
+                    check_against_schema(&case, *profile, validator, &coverage).unwrap();
+                }
             }
         }
     }
     assert_eq!(
         coverage.count("number-literal"),
-        2 * 3 * oracle::INTEGER_FIELDS.len() * LITERALS.len()
+        2 * Profile::ALL.len() * 3 * oracle::INTEGER_FIELDS.len() * LITERALS.len()
     );
     // Both directions of the schema story occur: agreement, and the Rust-only literals.
     coverage.report("every_literal_in_every_integer_field_has_one_verdict");
@@ -2152,9 +2408,11 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse_delivery(&bytes);
-        let _ = parse_delivery_full_walk(&bytes);
-        let _ = protime_model::parse_clocking(&bytes);
+        for profile in Profile::ALL {
+            let _ = parse_delivery_with(&bytes, profile);
+            let _ = parse_delivery_full_walk(&bytes, profile);
+            let _ = protime_model::parse_clocking_with(&bytes, profile);
+        }
     }
 
     #[test]

@@ -33,6 +33,10 @@ fn token_response(token: &str) -> ResponseTemplate {
 }
 
 fn client(server: &MockServer) -> ProtimeClient {
+    client_with(server, protime_model::Profile::Documented)
+}
+
+fn client_with(server: &MockServer, profile: protime_model::Profile) -> ProtimeClient {
     ProtimeClient::builder()
         .base_url(server.uri())
         .token_url(format!("{}{TOKEN_PATH}", server.uri()))
@@ -48,6 +52,7 @@ fn client(server: &MockServer) -> ProtimeClient {
                 .with_backoff(Duration::from_millis(10), Duration::from_millis(40)),
         )
         .allow_insecure_destinations(true)
+        .profile(profile)
         .build()
         .unwrap()
 }
@@ -386,6 +391,42 @@ async fn an_invalid_item_is_reported_alone_and_does_not_end_its_page_or_the_list
     assert_eq!(summary, vec![Ok(1), Ok(3), Err("list_clockings"), Ok(4)]);
 }
 
+/// The sync reads list items under the client's profile: an item with only what ordering
+/// needs is synced by default and skipped as invalid under `Strict`; an item without
+/// `changeVersion` (as in the docs' list examples) is skipped under both, since it cannot be
+/// ordered against webhook events.
+#[tokio::test]
+async fn the_sync_validates_list_items_under_the_client_s_profile() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let partial = json!({"changeVersion": "0000090200004BD0000B", "id": 2, "date": "2026-01-02"});
+    let mut unordered = clocking(3);
+    unordered.as_object_mut().unwrap().remove("changeVersion");
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking(1), partial, unordered]
+        })))
+        .mount(&server)
+        .await;
+    for (profile, synced, invalid) in [
+        (protime_model::Profile::Documented, vec![1, 2], 1),
+        (protime_model::Profile::Strict, vec![1], 2),
+    ] {
+        let client = client_with(&server, profile);
+        assert_eq!(client.profile(), profile);
+        let sink = InMemorySink::default();
+        let totals = protime_webhooks::subscription::sync(&client, &january(), &sink, "test", None)
+            .await
+            .unwrap();
+        assert_eq!(totals.invalid, invalid, "{profile}");
+        assert_eq!(totals.synced, synced.len() as u64, "{profile}");
+        let mut ids: Vec<i64> = sink.tracker().current().map(|c| c.id.get()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, synced, "{profile}");
+    }
+}
+
 #[tokio::test]
 async fn delta_initial_load_then_changes_then_410() {
     let server = MockServer::start().await;
@@ -637,7 +678,7 @@ async fn list_pages_ask_for_external_references_also_where_next_link_omits_them(
         .await;
     let badges: Vec<_> = clockings
         .into_iter()
-        .map(|c| c.unwrap().person.external_references.unwrap()["@badge-number"].clone())
+        .map(|c| c.unwrap().person.unwrap().external_references.unwrap()["@badge-number"].clone())
         .collect();
     assert_eq!(badges, vec!["B1", "B2"]);
 }
@@ -659,7 +700,7 @@ async fn get_asks_for_external_references_and_refuses_an_unwritable_one() {
         .await
         .unwrap();
     assert_eq!(
-        clocking.person.external_references.unwrap()["@badge-number"],
+        clocking.person.unwrap().external_references.unwrap()["@badge-number"],
         "B7"
     );
     let refused = client
@@ -725,10 +766,10 @@ async fn delta_asks_for_external_references_on_the_load_its_pages_and_every_chan
         .unwrap();
     assert_eq!(snapshot.clockings.len(), 2);
     assert!(
-        snapshot
-            .clockings
-            .iter()
-            .all(|c| c.person.external_references.is_some()),
+        snapshot.clockings.iter().all(|c| c
+            .person
+            .as_ref()
+            .is_some_and(|p| p.external_references.is_some())),
         "baseline rows carry the references"
     );
     let changes = client.delta(&snapshot.token).await.unwrap();

@@ -132,7 +132,7 @@ async fn signed_deliveries_end_up_in_sqlite_in_change_version_order() {
     let clockings = h.store.clockings().unwrap();
     assert_eq!(clockings.len(), 2);
     assert_eq!(clockings[0].id.get(), 7);
-    assert_eq!(clockings[0].time_of_day.get(), 540);
+    assert_eq!(clockings[0].time_of_day.map(|t| t.get()), Some(540));
     assert_eq!(clockings[0].change_version.as_str(), "0000090200004BD0000B");
     assert_eq!(
         h.written(),

@@ -64,6 +64,8 @@ pub(crate) struct ClientSettings<'a> {
     pub(crate) client_secret: Option<&'a str>,
     pub(crate) user_agent: Option<&'a str>,
     pub(crate) allow_insecure_destinations: bool,
+    /// How the clockings the client reads (sync pages) are validated.
+    pub(crate) profile: protime_model::Profile,
 }
 
 /// A client from `settings`, or one clear error naming what is missing.
@@ -83,7 +85,8 @@ pub(crate) fn build_client(settings: &ClientSettings<'_>) -> anyhow::Result<Prot
             ProtimeClient::WEBHOOK_SCOPES,
         )
         .user_agent(user_agent)
-        .allow_insecure_destinations(settings.allow_insecure_destinations);
+        .allow_insecure_destinations(settings.allow_insecure_destinations)
+        .profile(settings.profile);
     builder = match (settings.tenant, settings.base_url) {
         (_, Some(base_url)) => {
             let token_url = settings
@@ -108,6 +111,14 @@ pub(crate) fn build_client(settings: &ClientSettings<'_>) -> anyhow::Result<Prot
 
 impl Connection {
     pub(crate) fn client(&self) -> anyhow::Result<ProtimeClient> {
+        self.client_with_profile(protime_model::Profile::Documented)
+    }
+
+    /// A client that validates the clockings it reads under `profile`.
+    pub(crate) fn client_with_profile(
+        &self,
+        profile: protime_model::Profile,
+    ) -> anyhow::Result<ProtimeClient> {
         build_client(&ClientSettings {
             tenant: self.tenant.as_deref(),
             sandbox_environment: matches!(self.environment, Env::Sandbox),
@@ -117,6 +128,7 @@ impl Connection {
             client_secret: self.client_secret.as_deref(),
             user_agent: self.user_agent.as_deref(),
             allow_insecure_destinations: self.allow_insecure_destinations,
+            profile,
         })
     }
 }
@@ -442,11 +454,27 @@ pub(crate) struct SyncArgs {
     /// fingerprint) instead of sentences.
     #[arg(long)]
     json: bool,
+    /// Validate the listed clockings with the strict profile: an item without `person`,
+    /// `date`, `timeOfDayInMinutes` or `kind` is skipped as invalid. By default only what the
+    /// Protime docs require (`id`, `changeVersion`) is mandatory.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// The profile a `--strict` flag selects.
+pub(crate) fn profile_of(strict: bool) -> protime_model::Profile {
+    if strict {
+        protime_model::Profile::Strict
+    } else {
+        protime_model::Profile::Documented
+    }
 }
 
 pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
     let filter = ClockingsFilter::between(args.from, args.to)?;
-    let client = args.connection.client()?;
+    let client = args
+        .connection
+        .client_with_profile(profile_of(args.strict))?;
     // Every argument is checked before anything is created on disk.
     destination_allowed(&client, &args.destination)?;
     let store = args.store.open(None).await?;

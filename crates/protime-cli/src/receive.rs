@@ -80,6 +80,11 @@ pub(crate) struct ReceiveArgs {
     /// `synchronous_commit=on`.
     #[arg(long, value_enum)]
     durability: Option<DurabilityArg>,
+    /// Validate with the strict profile: an `InsertOrUpdate` without `person`, `date`,
+    /// `timeOfDayInMinutes` or `kind` is dead-lettered. By default only what the Protime
+    /// docs require (`changeType`, `data.id`, `data.changeVersion`) is mandatory.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Durability levels selectable on the command line.
@@ -153,7 +158,10 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let mut config = args.limits.receiver();
+    let mut config = args
+        .limits
+        .receiver()
+        .with_profile(crate::api::profile_of(args.strict));
     if let Some(dir) = &args.capture {
         config = config.with_observer(crate::capture::observer(dir)?);
         eprintln!("capturing every request into {}", dir.display());

@@ -9,7 +9,8 @@ use crate::Outcome;
 /// Arguments of `protime schema`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SchemaArgs {
-    /// Directory to write `clocking-change.schema.json` and `clocking.schema.json` into
+    /// Directory to write `clocking-change.schema.json` and `clocking.schema.json` (the
+    /// default, documented profile) and their `.strict.schema.json` counterparts into
     /// (created if missing).
     #[arg(long, default_value = "schemas", value_name = "DIR")]
     out: PathBuf,

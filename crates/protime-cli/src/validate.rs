@@ -14,7 +14,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use protime_model::{
-    ClockingChange, ClockingStatus, MinuteOfDay, ValidationErrors, parse_delivery,
+    Clocking, ClockingChange, ClockingStatus, MinuteOfDay, Profile, ValidationErrors,
+    parse_delivery_with,
 };
 use protime_webhooks::receiver::ReceiverConfig;
 use serde_json::{Value, json};
@@ -35,6 +36,12 @@ pub(crate) struct ValidateArgs {
     /// code) or `error` (why the input could not be read).
     #[arg(long)]
     json: bool,
+    /// Validate with the strict profile: an `InsertOrUpdate` must also carry `person`,
+    /// `date`, `timeOfDayInMinutes` and `kind`. By default only what the Protime docs require
+    /// (`changeType`, `data.id`, `data.changeVersion`) is mandatory, and every other field is
+    /// checked when present (docs/validation-rules.md).
+    #[arg(long)]
+    strict: bool,
     /// Largest input accepted, in bytes; a larger one is an error (exit 2) and at most N + 1
     /// of its bytes are read. The default is the receiver's body limit (1 MiB), so that
     /// `validate` accepts exactly the sizes `protime receive` does.
@@ -161,17 +168,31 @@ fn day_text(minute: MinuteOfDay) -> &'static str {
     }
 }
 
+/// When a clocking happened, as far as it says: `2026-01-15 08:30, 510 min`, or with `no
+/// date` / `no time of day` for what it did not carry.
+fn when(clocking: &Clocking) -> String {
+    let time = clocking
+        .time_of_day
+        .map(|t| format!("{}{}, {t} min", wall_clock(t), day_text(t)));
+    match (clocking.date, time) {
+        (Some(date), Some(time)) => format!("{date} {time}"),
+        (Some(date), None) => format!("{date}, no time of day"),
+        (None, Some(time)) => format!("no date, {time}"),
+        (None, None) => "no date, no time of day".to_owned(),
+    }
+}
+
 fn summary(change: &ClockingChange) -> String {
     match change {
         ClockingChange::InsertOrUpdate(clocking) => format!(
-            "InsertOrUpdate clocking {} ({}, person {}, {} {}{}, {} min{})",
+            "InsertOrUpdate clocking {} ({}, {}, {}{})",
             clocking.id,
-            clocking.kind.name(),
-            clocking.person.id,
-            clocking.date,
-            wall_clock(clocking.time_of_day),
-            day_text(clocking.time_of_day),
-            clocking.time_of_day,
+            clocking.kind.as_ref().map_or("no kind", |kind| kind.name()),
+            clocking
+                .person
+                .as_ref()
+                .map_or_else(|| "no person".to_owned(), |p| format!("person {}", p.id)),
+            when(clocking),
             if clocking.is_deleted() {
                 ", soft-deleted"
             } else {
@@ -182,19 +203,20 @@ fn summary(change: &ClockingChange) -> String {
     }
 }
 
-/// The parsed change as structured JSON, with the wire names of its fields.
+/// The parsed change as structured JSON, with the wire names of its fields (`null` for a
+/// field the body did not carry).
 fn change_json(change: &ClockingChange) -> Value {
     match change {
         ClockingChange::InsertOrUpdate(clocking) => json!({
             "changeType": change.change_type().name(),
             "id": clocking.id.get(),
             "changeVersion": clocking.change_version.as_str(),
-            "kind": clocking.kind.name(),
-            "personId": clocking.person.id.get(),
-            "date": clocking.date.to_string(),
-            "timeOfDay": wall_clock(clocking.time_of_day),
-            "dayOffset": clocking.time_of_day.day_offset(),
-            "timeOfDayInMinutes": clocking.time_of_day.get(),
+            "kind": clocking.kind.as_ref().map(|kind| kind.name()),
+            "personId": clocking.person.as_ref().map(|p| p.id.get()),
+            "date": clocking.date.map(|date| date.to_string()),
+            "timeOfDay": clocking.time_of_day.map(wall_clock),
+            "dayOffset": clocking.time_of_day.map(MinuteOfDay::day_offset),
+            "timeOfDayInMinutes": clocking.time_of_day.map(MinuteOfDay::get),
             "status": clocking.status.map(ClockingStatus::name),
             "softDeleted": clocking.is_deleted(),
         }),
@@ -253,10 +275,15 @@ fn report(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     let mut any_invalid = false;
     let mut any_error = false;
     let mut entries = Vec::new();
+    let profile = if args.strict {
+        Profile::Strict
+    } else {
+        Profile::Documented
+    };
     for path in &args.files {
         let name = path.display().to_string();
         let verdict = match read_input(path, args.max_bytes, &mut stdin_read) {
-            Ok(bytes) => match parse_delivery(&bytes) {
+            Ok(bytes) => match parse_delivery_with(&bytes, profile) {
                 Ok(change) => Verdict::Valid(change),
                 Err(errors) => Verdict::Invalid(errors),
             },

@@ -220,7 +220,12 @@ fn schema_writes_both_files() {
         .arg(&dir)
         .assert()
         .success();
-    for name in ["clocking-change.schema.json", "clocking.schema.json"] {
+    for name in [
+        "clocking-change.schema.json",
+        "clocking.schema.json",
+        "clocking-change.strict.schema.json",
+        "clocking.strict.schema.json",
+    ] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
         let committed = std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -513,6 +518,29 @@ fn sync_loads_the_baseline_into_the_store_and_subscribes() {
         .arg(dir.join("store.sqlite"))
         .arg("--key-file")
         .arg(&key_file)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("clockings loaded").and(predicate::str::contains("0 invalid")),
+        );
+    // With --strict too: every sandbox clocking carries what the strict profile requires.
+    sandbox
+        .protime()
+        .args([
+            "sync",
+            "--strict",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+            "--destination",
+            "http://127.0.0.1:9/hook",
+            "--allow-insecure-destinations",
+            "--store",
+        ])
+        .arg(dir.join("strict.sqlite"))
+        .arg("--key-file")
+        .arg(dir.join("strict.key"))
         .assert()
         .success()
         .stdout(

@@ -39,6 +39,62 @@ fn stored_ids(db: &std::path::Path) -> std::collections::HashSet<i64> {
         .collect()
 }
 
+/// Posts `body`, signed with `KEY`, to `url`; returns the status and the answer.
+async fn post_signed(url: &str, body: &[u8]) -> (u16, String) {
+    let key = WebhookKey::new(KEY).unwrap();
+    let mut headers = sign(&SignatureScheme::default(), &key, body, None).unwrap();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let response = reqwest::Client::new()
+        .post(url)
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// `protime receive` stores a delivery with only what the docs require by default, and
+/// dead-letters it with `--strict` (docs/validation-rules.md, profiles).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_stores_a_partial_delivery_by_default_and_dead_letters_it_with_strict() {
+    let dir = std::env::temp_dir().join(format!("protime-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The docs' delta example (track-changes-with-delta).
+    let partial = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0000090200004BD0000B","id":1050,"date":"2024-12-02"}}"#;
+    for strict in [false, true] {
+        let db = dir.join(format!("store-{strict}.sqlite"));
+        let _ = std::fs::remove_file(&db);
+        let mut command = common::protime(&["receive", "--port", "0", "--store"]);
+        command.arg(&db).env("PROTIME_WEBHOOK_KEY", KEY);
+        if strict {
+            command.arg("--strict");
+        }
+        let started = common::start(command);
+        let (status, answer) = post_signed(&started.url, partial).await;
+        assert_eq!(status, 200, "{answer}");
+        drop(started);
+        let store = SqliteStore::open(&db).unwrap();
+        let dead = store.dead_letters().unwrap();
+        if strict {
+            assert_eq!(answer, r#"{"outcome":"dead_lettered"}"#);
+            assert_eq!(dead.len(), 1);
+            assert!(stored_ids(&db).is_empty());
+        } else {
+            assert_eq!(answer, r#"{"outcome":"applied"}"#);
+            assert!(dead.is_empty());
+            assert_eq!(stored_ids(&db), [1050].into_iter().collect());
+            let clocking = store
+                .clocking_blocking(protime_model::ClockingId::new(1050).unwrap())
+                .unwrap()
+                .unwrap();
+            assert_eq!(clocking.date.unwrap().to_string(), "2024-12-02");
+            assert!(clocking.person.is_none() && clocking.kind.is_none());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_acknowledged_before_sigkill_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("protime-crash-{}", std::process::id()));

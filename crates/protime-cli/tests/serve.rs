@@ -207,6 +207,12 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
 fn config_file(dir: &Path, sandbox: &RunningSandbox, port: u16, admin: u16) -> PathBuf {
     let mut text = format!("port = {port}\nadmin = \"127.0.0.1:{admin}\"\n");
     for name in ["good", "bad"] {
+        // "good" validates strictly; "bad" by the docs (the default).
+        let strict = if name == "good" {
+            "strict = true\n"
+        } else {
+            ""
+        };
         text.push_str(&format!(
             r#"
 [[subscription]]
@@ -224,7 +230,7 @@ from = 2026-01-01
 to = 2026-12-31
 check_seconds = 1
 allow_insecure_destinations = true
-"#,
+{strict}"#,
             base = sandbox.base_url(),
             token = sandbox.token_url(),
             client = sandbox.client_credentials().client_id,
@@ -270,7 +276,17 @@ async fn one_failing_subscription_does_not_stop_the_others() {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
-    assert!(String::from_utf8_lossy(&checked.stdout).contains("configuration OK: 2"));
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(stdout.contains("configuration OK: 2"), "{stdout}");
+    for (name, profile) in [("good", "strict"), ("bad", "documented")] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("subscription {name}:"))
+                    && l.ends_with(&format!("validation {profile}"))),
+            "{stdout}"
+        );
+    }
     let missing = protime(&["--check-config"])
         .env_remove("SERVE_TEST_BAD_SECRET")
         .output()
@@ -333,6 +349,34 @@ async fn one_failing_subscription_does_not_stop_the_others() {
         .filter(|w| w.status == WebhookStatus::Enabled)
         .count();
     assert_eq!(enabled, 1, "only the good subscription has a webhook");
+
+    // "good" is strict: a delivery with only what the docs require is dead-lettered.
+    let keys = std::fs::read_to_string(dir.join("state-good").join("webhook.keys")).unwrap();
+    let key = protime_webhooks::signature::WebhookKey::new(
+        keys.lines().find(|l| !l.trim().is_empty()).unwrap(),
+    )
+    .unwrap();
+    let partial = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"FFFFFFFFFFFFFFFFFFFF","id":1050,"date":"2026-01-02"}}"#;
+    let mut headers = protime_webhooks::signature::sign(
+        &protime_webhooks::signature::SignatureScheme::default(),
+        &key,
+        partial,
+        None,
+    )
+    .unwrap();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let answer = http
+        .post(format!("http://127.0.0.1:{port}/good"))
+        .headers(headers)
+        .body(partial.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(
+        answer.text().await.unwrap(),
+        r#"{"outcome":"dead_lettered"}"#
+    );
 
     // A one-shot sync into a store that a running serve owns is refused (it would create a
     // webhook whose key the serve does not have).

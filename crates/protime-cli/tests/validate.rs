@@ -147,6 +147,37 @@ fn a_valid_delivery_exits_0() {
 }
 
 #[test]
+fn a_partial_delivery_is_valid_by_default_and_invalid_with_strict() {
+    // The docs' delta example: only changeVersion, id and date.
+    let partial =
+        corpus("strict-only-invalid/R7-docs-track-changes-with-delta-insert-or-update.json");
+    let run = validate(&[&partial]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("(no kind, no person, 2024-12-02, no time of day)"),
+        "{}",
+        run.stdout
+    );
+    let run = validate(&["--strict", &partial]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    for pointer in ["/data/person", "/data/timeOfDayInMinutes", "/data/kind"] {
+        assert!(run.stdout.contains(pointer), "{pointer}: {}", run.stdout);
+    }
+    // A full body is valid under both.
+    let full = corpus("valid/inout-all-fields.json");
+    assert_eq!(validate(&["--strict", &full]).code, Some(0));
+    // The JSON report says null for what the body did not carry.
+    let run = validate(&["--json", &partial]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let change = &report[0]["change"];
+    assert_eq!(change["date"], "2024-12-02");
+    assert!(change["kind"].is_null() && change["personId"].is_null());
+    assert!(change["timeOfDayInMinutes"].is_null());
+    assert_no_panic(&run);
+}
+
+#[test]
 fn an_invalid_delivery_exits_1() {
     let run = validate(&[
         &corpus("valid/inout-minimal.json"),

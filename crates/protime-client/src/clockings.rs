@@ -188,7 +188,12 @@ struct PageBody<'a> {
     next_link: Option<String>,
 }
 
-fn decode_page(number: u64, status: u16, body: &[u8]) -> Result<(ClockingPage, Page), Error> {
+fn decode_page(
+    number: u64,
+    status: u16,
+    body: &[u8],
+    profile: protime_model::Profile,
+) -> Result<(ClockingPage, Page), Error> {
     let page: PageBody<'_> = serde_json::from_slice(body).map_err(|e| Error::InvalidResponse {
         operation: "list_clockings",
         status: Some(status),
@@ -197,7 +202,7 @@ fn decode_page(number: u64, status: u16, body: &[u8]) -> Result<(ClockingPage, P
     let mut clockings = Vec::with_capacity(page.value.len());
     let mut invalid = Vec::new();
     for item in page.value {
-        match protime_model::parse_clocking(item.get().as_bytes()) {
+        match protime_model::parse_clocking_with(item.get().as_bytes(), profile) {
             Ok(clocking) => clockings.push(clocking),
             Err(errors) => invalid.push(errors),
         }
@@ -377,8 +382,9 @@ impl ProtimeClient {
                         Err(error) => Err(error),
                     };
                     Some(
-                        match fetched.and_then(|(status, body)| decode_page(number, status, &body))
-                        {
+                        match fetched.and_then(|(status, body)| {
+                            decode_page(number, status, &body, self.profile())
+                        }) {
                             Err(error) => (Err(error), (Page::Done, number, None)),
                             Ok((page, next)) => (Ok(page), (next, number + 1, None)),
                         },
@@ -408,7 +414,7 @@ impl ProtimeClient {
     /// ```no_run
     /// # async fn run(client: protime_client::ProtimeClient) -> Result<(), protime_client::Error> {
     /// let clocking = client.get_clocking(12345).await?;
-    /// println!("{} on {}", clocking.id, clocking.date);
+    /// println!("{} on {:?}", clocking.id, clocking.date);
     /// # Ok(()) }
     /// ```
     pub async fn get_clocking(&self, id: i64) -> Result<Clocking, Error> {
@@ -466,7 +472,7 @@ impl ProtimeClient {
     ///     match client.get_clocking_if_changed(12345, etag.as_deref(), &[]).await? {
     ///         IfChanged::NotModified => println!("unchanged"),
     ///         IfChanged::Changed { clocking, etag: new } => {
-    ///             println!("{} on {}", clocking.id, clocking.date);
+    ///             println!("{} on {:?}", clocking.id, clocking.date);
     ///             etag = new;
     ///         }
     ///     }
@@ -494,9 +500,11 @@ impl ProtimeClient {
             return Ok(IfChanged::NotModified);
         }
         let clocking =
-            protime_model::parse_clocking(&body).map_err(|errors| Error::InvalidItem {
-                operation: OPERATION,
-                errors,
+            protime_model::parse_clocking_with(&body, self.profile()).map_err(|errors| {
+                Error::InvalidItem {
+                    operation: OPERATION,
+                    errors,
+                }
             })?;
         let etag = headers
             .get(reqwest::header::ETAG)
@@ -556,7 +564,7 @@ impl ProtimeClient {
         let mut invalid = Vec::new();
         loop {
             for item in page.value {
-                match crate::convert::clocking_from_raw(item.clone()) {
+                match crate::convert::clocking_from_raw_with(item.clone(), self.profile()) {
                     Ok(clocking) => clockings.push(clocking),
                     Err(errors) => invalid.push((item, errors)),
                 }
@@ -619,7 +627,7 @@ impl ProtimeClient {
         let mut changes = Vec::new();
         let mut invalid = Vec::new();
         for item in page.value {
-            match crate::convert::change_from_raw(item.clone()) {
+            match crate::convert::change_from_raw_with(item.clone(), self.profile()) {
                 Ok(change) => changes.push(change),
                 Err(errors) => invalid.push((item, errors)),
             }

@@ -14,7 +14,7 @@ use protime_raw::types as raw;
 
 use protime_model::{
     ActivityLevel, Clocking, ClockingChange, ClockingKind, ClockingStatus, ExternalReferences,
-    Geolocation,
+    Geolocation, Profile,
 };
 use protime_model::{ErrorCode, ValidationError, ValidationErrors};
 
@@ -28,7 +28,8 @@ fn serialization_failure(error: &serde_json::Error) -> ValidationErrors {
     })
 }
 
-/// Validates a generated change (for example a delta item) with the model's rules.
+/// Validates a generated change (for example a delta item) with the model's rules, under
+/// the default `Profile::Documented` ([`change_from_raw_with`] takes a profile).
 ///
 /// ```
 /// use protime_client::convert::{change_from_raw, change_to_raw};
@@ -39,12 +40,31 @@ fn serialization_failure(error: &serde_json::Error) -> ValidationErrors {
 /// assert_eq!(change_from_raw(raw).unwrap(), change);
 /// ```
 pub fn change_from_raw(change: raw::ClockingChange) -> Result<ClockingChange, ValidationErrors> {
-    let value = serde_json::to_value(&change).map_err(|e| serialization_failure(&e))?;
-    protime_model::parse_change_value(&value)
+    change_from_raw_with(change, Profile::Documented)
 }
 
-/// Validates a generated clocking (for example from a list page). Error pointers are
-/// relative to a change envelope (`/data/...`), as for deliveries.
+/// [`change_from_raw`] under `profile`.
+///
+/// ```
+/// use protime_client::convert::{change_from_raw_with, change_to_raw};
+/// use protime_model::Profile;
+/// let partial = protime_model::parse_delivery(br#"{"changeType":"InsertOrUpdate",
+///     "data":{"changeVersion":"0000090200004BD0000B","id":1050,"date":"2024-12-02"}}"#).unwrap();
+/// let raw = change_to_raw(partial.clone());
+/// assert_eq!(change_from_raw_with(raw.clone(), Profile::Documented).unwrap(), partial);
+/// assert!(change_from_raw_with(raw, Profile::Strict).is_err());
+/// ```
+pub fn change_from_raw_with(
+    change: raw::ClockingChange,
+    profile: Profile,
+) -> Result<ClockingChange, ValidationErrors> {
+    let value = serde_json::to_value(&change).map_err(|e| serialization_failure(&e))?;
+    protime_model::parse_change_value_with(&value, profile)
+}
+
+/// Validates a generated clocking (for example from a list page) under the default
+/// `Profile::Documented`. Error pointers are relative to a change envelope (`/data/...`), as
+/// for deliveries.
 ///
 /// ```
 /// use protime_client::convert::{clocking_from_raw, clocking_to_raw};
@@ -52,11 +72,32 @@ pub fn change_from_raw(change: raw::ClockingChange) -> Result<ClockingChange, Va
 ///     "person":{"id":1},"date":"2026-01-15","timeOfDayInMinutes":480,"kind":"InOut"}}"#;
 /// let protime_model::ClockingChange::InsertOrUpdate(clocking) =
 ///     protime_model::parse_delivery(body).unwrap() else { unreachable!() };
-/// assert_eq!(clocking_from_raw(clocking_to_raw(clocking.clone())).unwrap(), clocking);
+/// assert_eq!(clocking_from_raw(clocking_to_raw(clocking.clone()).unwrap()).unwrap(), clocking);
 /// ```
 pub fn clocking_from_raw(clocking: raw::Clocking) -> Result<Clocking, ValidationErrors> {
+    clocking_from_raw_with(clocking, Profile::Documented)
+}
+
+/// [`clocking_from_raw`] under `profile`. A generated clocking always carries the fields
+/// `Profile::Strict` requires, so both profiles give the same verdict on it.
+///
+/// ```
+/// use protime_client::convert::{clocking_from_raw_with, clocking_to_raw};
+/// use protime_model::Profile;
+/// let item = br#"{"changeVersion":"A","id":7,"person":{"id":1},"date":"2026-01-15",
+///     "timeOfDayInMinutes":480,"kind":"InOut"}"#;
+/// let clocking = protime_model::parse_clocking(item).unwrap();
+/// let raw = clocking_to_raw(clocking.clone()).unwrap();
+/// for profile in [Profile::Documented, Profile::Strict] {
+///     assert_eq!(clocking_from_raw_with(raw.clone(), profile).unwrap(), clocking);
+/// }
+/// ```
+pub fn clocking_from_raw_with(
+    clocking: raw::Clocking,
+    profile: Profile,
+) -> Result<Clocking, ValidationErrors> {
     let item = serde_json::to_vec(&clocking).map_err(|e| serialization_failure(&e))?;
-    protime_model::parse_clocking(&item)
+    protime_model::parse_clocking_with(&item, profile)
 }
 
 /// Ids in the model are at least 1, so they always fit a `NonZeroU64`.
@@ -124,37 +165,103 @@ fn raw_kind(
     }
 }
 
-/// The generated form of a validated clocking.
-pub fn clocking_to_raw(clocking: Clocking) -> raw::Clocking {
-    {
-        let (kind, reason, is_open, activity_levels) = raw_kind(clocking.kind);
-        raw::Clocking {
-            change_version: Some(clocking.change_version.as_str().to_owned()),
-            id: non_zero_id(clocking.id.get()),
-            person: raw::PersonRef {
-                id: non_zero_id(clocking.person.id.get()),
-                external_references: raw_references(clocking.person.external_references),
-            },
-            date: clocking.date.get(),
-            time_of_day_in_minutes: i32::from(clocking.time_of_day.get()),
-            original_time_of_day_in_minutes: clocking
-                .original_time_of_day
-                .map(|m| i32::from(m.get())),
-            calculated_time_of_day_in_minutes: clocking
-                .calculated_time_of_day
-                .map(|m| i32::from(m.get())),
-            is_generated: clocking.is_generated,
-            terminal: clocking.terminal.map(|t| raw::TerminalRef {
-                id: non_zero_id(t.id.get()),
-                external_references: raw_references(t.external_references),
-            }),
-            geolocation: clocking.geolocation.map(raw_geolocation),
-            kind,
-            reason,
-            is_open,
-            activity_levels,
-            status: clocking.status.map(raw_status),
+/// Why a validated clocking has no generated [`raw::Clocking`] form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToRawError {
+    /// The generated clocking requires `person`, `date`, `timeOfDayInMinutes` and `kind`,
+    /// which a clocking validated under `Profile::Documented` may lack.
+    #[error("the clocking has no {}: the generated raw clocking requires them", .missing.join(", "))]
+    MissingFields {
+        /// The wire names of the missing fields, e.g. `person`.
+        missing: Vec<&'static str>,
+    },
+}
+
+/// The generated [`raw::ClockingChangeData`] of a validated clocking: every field it
+/// carries, and none it does not.
+fn raw_clocking_data(clocking: Clocking) -> raw::ClockingChangeData {
+    let (kind, reason, is_open, activity_levels) = match clocking.kind {
+        Some(kind) => {
+            let (kind, reason, is_open, levels) = raw_kind(kind);
+            (Some(kind), reason, is_open, levels)
         }
+        None => (None, None, None, Vec::new()),
+    };
+    raw::ClockingChangeData {
+        change_version: clocking.change_version.as_str().to_owned(),
+        id: non_zero_id(clocking.id.get()),
+        person: clocking.person.map(|person| raw::PersonRef {
+            id: non_zero_id(person.id.get()),
+            external_references: raw_references(person.external_references),
+        }),
+        date: clocking.date.map(|date| date.get()),
+        time_of_day_in_minutes: clocking.time_of_day.map(|m| i32::from(m.get())),
+        original_time_of_day_in_minutes: clocking.original_time_of_day.map(|m| i32::from(m.get())),
+        calculated_time_of_day_in_minutes: clocking
+            .calculated_time_of_day
+            .map(|m| i32::from(m.get())),
+        is_generated: clocking.is_generated,
+        terminal: clocking.terminal.map(|t| raw::TerminalRef {
+            id: non_zero_id(t.id.get()),
+            external_references: raw_references(t.external_references),
+        }),
+        geolocation: clocking.geolocation.map(raw_geolocation),
+        kind,
+        reason,
+        is_open,
+        activity_levels,
+        status: clocking.status.map(raw_status),
+    }
+}
+
+/// The generated form of a validated clocking. The generated [`raw::Clocking`] requires
+/// `person`, `date`, `timeOfDayInMinutes` and `kind` (as the vendored OpenAPI spec does), so
+/// a clocking without one of them (valid under the default `Profile::Documented`) has no
+/// such form; [`change_to_raw`] converts it all the same.
+///
+/// ```
+/// use protime_client::convert::{clocking_to_raw, ToRawError};
+/// let partial = protime_model::parse_clocking(br#"{"changeVersion":"0A","id":7,"date":"2024-12-02"}"#).unwrap();
+/// let Err(ToRawError::MissingFields { missing }) = clocking_to_raw(partial) else { unreachable!() };
+/// assert_eq!(missing, ["person", "timeOfDayInMinutes", "kind"]);
+/// ```
+pub fn clocking_to_raw(clocking: Clocking) -> Result<raw::Clocking, ToRawError> {
+    let data = raw_clocking_data(clocking);
+    match (
+        data.person,
+        data.date,
+        data.time_of_day_in_minutes,
+        data.kind,
+    ) {
+        (Some(person), Some(date), Some(time_of_day_in_minutes), Some(kind)) => Ok(raw::Clocking {
+            change_version: Some(data.change_version),
+            id: data.id,
+            person,
+            date,
+            time_of_day_in_minutes,
+            original_time_of_day_in_minutes: data.original_time_of_day_in_minutes,
+            calculated_time_of_day_in_minutes: data.calculated_time_of_day_in_minutes,
+            is_generated: data.is_generated,
+            terminal: data.terminal,
+            geolocation: data.geolocation,
+            kind,
+            reason: data.reason,
+            is_open: data.is_open,
+            activity_levels: data.activity_levels,
+            status: data.status,
+        }),
+        (person, date, time, kind) => Err(ToRawError::MissingFields {
+            missing: [
+                (person.is_none(), "person"),
+                (date.is_none(), "date"),
+                (time.is_none(), "timeOfDayInMinutes"),
+                (kind.is_none(), "kind"),
+            ]
+            .into_iter()
+            .filter_map(|(missing, name)| missing.then_some(name))
+            .collect(),
+        }),
     }
 }
 
@@ -211,7 +318,7 @@ pub fn change_to_raw(change: ClockingChange) -> raw::ClockingChange {
             },
             ClockingChange::InsertOrUpdate(clocking) => raw::ClockingChange {
                 change_type: raw::ChangeType::InsertOrUpdate,
-                data: raw_change_data(clocking_to_raw(clocking)),
+                data: raw_clocking_data(clocking),
             },
         }
     }

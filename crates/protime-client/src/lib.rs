@@ -134,6 +134,7 @@ pub struct ProtimeClientBuilder {
     retry: RetryPolicy,
     allow_insecure_destinations: bool,
     api_version: Option<String>,
+    profile: protime_model::Profile,
 }
 
 impl ProtimeClientBuilder {
@@ -316,6 +317,28 @@ impl ProtimeClientBuilder {
         self
     }
 
+    /// The validation profile of the clockings this client reads (list pages, get, delta):
+    /// [`protime_model::Profile::Documented`] by default, which requires only `changeVersion`
+    /// and `id` of an item; [`protime_model::Profile::Strict`] also requires `person`,
+    /// `date`, `timeOfDayInMinutes` and `kind` (an item without them is reported invalid).
+    ///
+    /// ```
+    /// use protime_client::{AccessToken, ProtimeClient};
+    /// use protime_model::Profile;
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .profile(Profile::Strict)
+    ///     .build()?;
+    /// assert_eq!(client.profile(), Profile::Strict);
+    /// # Ok::<(), protime_client::Error>(())
+    /// ```
+    pub fn profile(mut self, profile: protime_model::Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
     /// Sends `api-version: <version>` on every request. Off by default: the Protime docs list
     /// no such header (<https://documentation.myprotime.eu/protimeapi/reference/general-specs/>);
     /// the generated client adds one with the spec's own `info.version` to every operation,
@@ -413,6 +436,7 @@ impl ProtimeClientBuilder {
                 retry: self.retry,
                 allow_insecure_destinations: self.allow_insecure_destinations,
                 api_version,
+                profile: self.profile,
             }),
         })
     }
@@ -454,6 +478,8 @@ struct Inner {
     allow_insecure_destinations: bool,
     /// `api-version` value, sent only when set ([`ProtimeClientBuilder::api_version_header`]).
     api_version: Option<reqwest::header::HeaderValue>,
+    /// How read clockings are validated ([`ProtimeClientBuilder::profile`]).
+    profile: protime_model::Profile,
 }
 
 /// The Protime client. Cheap to clone; clones share the token cache.
@@ -508,6 +534,7 @@ impl ProtimeClient {
             retry: RetryPolicy::default(),
             allow_insecure_destinations: false,
             api_version: None,
+            profile: protime_model::Profile::Documented,
         }
     }
 
@@ -568,6 +595,23 @@ impl ProtimeClient {
     /// ```
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The validation profile of the clockings this client reads
+    /// ([`ProtimeClientBuilder::profile`]; `Documented` unless set).
+    ///
+    /// ```
+    /// use protime_client::{AccessToken, ProtimeClient};
+    /// let client = ProtimeClient::builder()
+    ///     .base_url("http://127.0.0.1:9")
+    ///     .static_token(AccessToken::new("t"))
+    ///     .user_agent("Svc/1.0 (Acme)")
+    ///     .build()?;
+    /// assert_eq!(client.profile(), protime_model::Profile::Documented);
+    /// # Ok::<(), protime_client::Error>(())
+    /// ```
+    pub fn profile(&self) -> protime_model::Profile {
+        self.inner.profile
     }
 
     pub(crate) fn allow_insecure_destinations(&self) -> bool {

@@ -12,7 +12,12 @@
 //! - a key seen twice in any object, known or unknown, makes it give up;
 //! - integer fields are read as `i64` tokens only: a number written with a fraction or an
 //!   exponent (`510.0`, `5.1e2`), `-0`, or an integer beyond `i64` makes it give up;
-//! - any type surprise makes it give up.
+//! - any type surprise makes it give up;
+//! - a field the profile requires (under [`Profile::Strict`]: `person`, `date`,
+//!   `timeOfDayInMinutes`, `kind`) that is absent or `null` makes it give up; a field the
+//!   profile does not require is taken as absent when absent or `null`, as by the full walk
+//!   (R24), and a clocking without `kind` is accepted only without `reason`, `isOpen` and
+//!   `activityLevels`.
 //!
 //! Whenever it gives up, the full walk decides and reports every violation. So the fast path
 //! changes speed, never verdicts; `tests/tests/agreement.rs` checks that both paths agree.
@@ -31,6 +36,7 @@ use crate::model::{
     ClockingKind, ClockingStatus, ExternalReferences, Geolocation, Latitude, Longitude,
     MinuteOfDay, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
+use crate::profile::Profile;
 
 /// The error that makes the fast path give up on a repeated key (its text is never shown:
 /// the full walk reports `json.duplicate_key`).
@@ -424,14 +430,16 @@ fn read<'de, T: Deserialize<'de>>(text: &'de str) -> Option<T> {
 
 /// The change, if the body (already checked to be UTF-8) is a valid delivery that the fast
 /// path understands; `None` means "let the full walk decide", not "invalid".
-pub(crate) fn parse(body: &str) -> Option<ClockingChange> {
+pub(crate) fn parse(body: &str, profile: Profile) -> Option<ClockingChange> {
     let envelope = read::<Envelope<'_>>(body)?;
     let mut data = envelope.data?;
     let change_version = ChangeVersion::new(data.change_version.take()?.0.into_owned()).ok()?;
     let id = ClockingId::new(data.id?).ok()?;
     match envelope.change_type?.0.as_ref() {
         "Delete" => Some(ClockingChange::Delete { id, change_version }),
-        "InsertOrUpdate" => clocking(change_version, id, data).map(ClockingChange::InsertOrUpdate),
+        "InsertOrUpdate" => {
+            clocking(change_version, id, data, profile).map(ClockingChange::InsertOrUpdate)
+        }
         _ => None,
     }
 }
@@ -439,11 +447,20 @@ pub(crate) fn parse(body: &str) -> Option<ClockingChange> {
 /// The clocking, if `item` is a valid clocking object (the `data` of an `InsertOrUpdate`, as
 /// a list page or a get response carries it) that the fast path understands; `None` means
 /// "let the full walk decide".
-pub(crate) fn parse_clocking(item: &str) -> Option<Clocking> {
+pub(crate) fn parse_clocking(item: &str, profile: Profile) -> Option<Clocking> {
     let mut data = read::<Data<'_>>(item)?;
     let change_version = ChangeVersion::new(data.change_version.take()?.0.into_owned()).ok()?;
     let id = ClockingId::new(data.id?).ok()?;
-    clocking(change_version, id, data)
+    clocking(change_version, id, data, profile)
+}
+
+/// A field the profile may require: `Some(None)` when absent and the profile allows that,
+/// `None` (give up) when absent and required.
+fn by_profile<T>(value: Option<T>, profile: Profile) -> Option<Option<T>> {
+    match value {
+        None if profile.requires_clocking_fields() => None,
+        other => Some(other),
+    }
 }
 
 fn optional_minute(value: Option<i64>) -> Option<Option<MinuteOfDay>> {
@@ -453,12 +470,17 @@ fn optional_minute(value: Option<i64>) -> Option<Option<MinuteOfDay>> {
     }
 }
 
-fn kind(data: &mut Data<'_>) -> Option<ClockingKind> {
-    let name = data.kind.take()?.0;
+/// The kind: `Some(None)` for a clocking without a kind (and then without any
+/// kind-conditional field), `None` to give up.
+fn kind(data: &mut Data<'_>, profile: Profile) -> Option<Option<ClockingKind>> {
     let reason = data.reason.take();
     let is_open = data.is_open.take();
     let levels = data.activity_levels.take();
-    match name.as_ref() {
+    let Some(name) = by_profile(data.kind.take(), profile)? else {
+        return (reason.is_none() && is_open.is_none() && levels.is_none()).then_some(None);
+    };
+    let name = name.0;
+    let kind = match name.as_ref() {
         "Reason" if levels.is_none() => {
             let reason = reason?;
             Some(ClockingKind::Reason {
@@ -493,12 +515,32 @@ fn kind(data: &mut Data<'_>) -> Option<ClockingKind> {
             })
         }
         _ => None,
-    }
+    };
+    kind.map(Some)
 }
 
-fn clocking(change_version: ChangeVersion, id: ClockingId, mut data: Data<'_>) -> Option<Clocking> {
-    let kind = kind(&mut data)?;
-    let person = data.person?;
+fn clocking(
+    change_version: ChangeVersion,
+    id: ClockingId,
+    mut data: Data<'_>,
+    profile: Profile,
+) -> Option<Clocking> {
+    let kind = kind(&mut data, profile)?;
+    let person = match by_profile(data.person, profile)? {
+        None => None,
+        Some(person) => Some(PersonRef {
+            id: PersonId::new(person.id?).ok()?,
+            external_references: person.external_references.map(|r| r.0),
+        }),
+    };
+    let date = match by_profile(data.date, profile)? {
+        None => None,
+        Some(date) => Some(CalendarDate::parse(&date.0)?),
+    };
+    let time_of_day = match by_profile(data.time_of_day, profile)? {
+        None => None,
+        Some(minute) => Some(MinuteOfDay::new(minute).ok()?),
+    };
     let terminal = match data.terminal {
         None => None,
         Some(terminal) => Some(TerminalRef {
@@ -520,12 +562,9 @@ fn clocking(change_version: ChangeVersion, id: ClockingId, mut data: Data<'_>) -
     Some(Clocking {
         change_version,
         id,
-        person: PersonRef {
-            id: PersonId::new(person.id?).ok()?,
-            external_references: person.external_references.map(|r| r.0),
-        },
-        date: CalendarDate::parse(&data.date?.0)?,
-        time_of_day: MinuteOfDay::new(data.time_of_day?).ok()?,
+        person,
+        date,
+        time_of_day,
         original_time_of_day: optional_minute(data.original_time_of_day)?,
         calculated_time_of_day: optional_minute(data.calculated_time_of_day)?,
         is_generated: data.is_generated,

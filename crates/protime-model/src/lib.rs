@@ -18,19 +18,25 @@
 //!     "date":"2026-01-15","timeOfDayInMinutes":1800,"kind":"Reason","reason":{"id":12}}}"#;
 //! match parse_delivery(body) {
 //!     Ok(ClockingChange::InsertOrUpdate(clocking)) => {
-//!         assert!(matches!(clocking.kind, ClockingKind::Reason { .. }));
-//!         assert_eq!(clocking.time_of_day.day_offset(), 1); // 06:00 on the next day
+//!         assert!(matches!(clocking.kind, Some(ClockingKind::Reason { .. })));
+//!         assert_eq!(clocking.time_of_day.map(|t| t.day_offset()), Some(1)); // 06:00 next day
 //!     }
 //!     Ok(ClockingChange::Delete { id, .. }) => println!("deleted {id}"),
 //!     Err(errors) => eprintln!("{errors}"),
 //! }
 //! ```
 //!
+//! Validation follows the public docs by default ([`Profile::Documented`]): an
+//! `InsertOrUpdate` must carry only `changeVersion` and `id`, so the model's `person`, `date`,
+//! `time_of_day` and `kind` are `Option`s. [`Profile::Strict`] (opt-in, through
+//! [`parse_delivery_with`] and friends) also requires those four fields.
+//!
 //! The [`ordering`] module holds the one rule every store applies: last writer wins per
 //! clocking id by `changeVersion`, compared byte by byte.
 //!
 //! The same rules are published as JSON Schema 2020-12 by the `protime-schema` crate
-//! (`schemas/clocking-change.schema.json`); a property test proves both agree. The rules are
+//! (`schemas/clocking-change.schema.json`, and `schemas/clocking-change.strict.schema.json`
+//! for the strict profile); a property test proves each profile agrees with its schema. The rules are
 //! listed in `docs/validation-rules.md`.
 //!
 //! # Features
@@ -54,6 +60,7 @@ mod lexical;
 mod model;
 pub mod ordering;
 mod parse;
+mod profile;
 #[cfg(feature = "schema")]
 mod schema;
 mod wire;
@@ -68,7 +75,15 @@ pub use model::{
 pub use ordering::{ApplyOutcome, InMemoryTracker, TrackedVersion, decide};
 #[doc(hidden)]
 pub use parse::{fast_path_accepts, parse_delivery_fast_path, parse_delivery_full_walk};
-pub use parse::{parse_change_value, parse_clocking, parse_delivery};
+pub use parse::{
+    parse_change_value, parse_change_value_with, parse_clocking, parse_clocking_with,
+    parse_delivery, parse_delivery_with,
+};
+pub use profile::Profile;
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+pub use schema::{StrictClocking, StrictClockingChange};
+
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

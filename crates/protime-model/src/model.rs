@@ -498,19 +498,34 @@ impl ClockingStatus {
     }
 }
 
-/// A validated clocking.
+/// A validated clocking. Only `change_version` and `id` are always there: the public docs
+/// require nothing else (their delta example carries only `changeVersion`, `id` and `date`),
+/// so a field the body did not carry is `None` rather than an invented value.
+/// [`crate::Profile::Strict`] guarantees `person`, `date`, `time_of_day` and `kind`.
+///
+/// ```
+/// use protime_model::{parse_clocking, Profile, parse_clocking_with};
+/// let item = br#"{"changeVersion":"0A","id":7,"date":"2024-12-02"}"#;
+/// let clocking = parse_clocking(item).unwrap();
+/// assert_eq!(clocking.date.unwrap().to_string(), "2024-12-02");
+/// assert!(clocking.person.is_none() && clocking.kind.is_none());
+/// assert!(parse_clocking_with(item, Profile::Strict).is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clocking {
     /// Ordering token of this version of the clocking.
     pub change_version: ChangeVersion,
     /// Clocking id.
     pub id: ClockingId,
-    /// Who clocked.
-    pub person: PersonRef,
-    /// The date the clocking belongs to.
-    pub date: CalendarDate,
-    /// `timeOfDayInMinutes`.
-    pub time_of_day: MinuteOfDay,
+    /// Who clocked; `None` when the body did not carry `person` (allowed under
+    /// [`crate::Profile::Documented`], never under [`crate::Profile::Strict`]).
+    pub person: Option<PersonRef>,
+    /// The date the clocking belongs to; `None` when the body did not carry one (allowed
+    /// under [`crate::Profile::Documented`] only).
+    pub date: Option<CalendarDate>,
+    /// `timeOfDayInMinutes`; `None` when the body did not carry it (allowed under
+    /// [`crate::Profile::Documented`] only).
+    pub time_of_day: Option<MinuteOfDay>,
     /// `originalTimeOfDayInMinutes`: the time as registered; present only for edited clockings.
     pub original_time_of_day: Option<MinuteOfDay>,
     /// `calculatedTimeOfDayInMinutes`: the time after corrections and calculations.
@@ -521,8 +536,10 @@ pub struct Clocking {
     pub terminal: Option<TerminalRef>,
     /// Geolocation of the clocking.
     pub geolocation: Option<Geolocation>,
-    /// The kind, with its kind-specific data.
-    pub kind: ClockingKind,
+    /// The kind, with its kind-specific data; `None` when the body did not carry `kind`
+    /// (allowed under [`crate::Profile::Documented`] only). A clocking without a kind has
+    /// no `reason`, `isOpen` or `activityLevels`: the docs allow those only for a given kind.
+    pub kind: Option<ClockingKind>,
     /// Lifecycle status; `None` when the event did not carry one.
     pub status: Option<ClockingStatus>,
 }

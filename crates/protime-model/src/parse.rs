@@ -13,8 +13,11 @@ use crate::model::{
     ClockingKind, ClockingStatus, ExternalReferences, Geolocation, Latitude, Longitude,
     MinuteOfDay, PersonId, PersonRef, ReasonId, ReasonRef, TerminalId, TerminalRef,
 };
+use crate::profile::Profile;
 
-/// Parses and validates one webhook delivery body (`{"changeType": …, "data": …}`).
+/// Parses and validates one webhook delivery body (`{"changeType": …, "data": …}`) under
+/// the default [`Profile::Documented`]: the same as [`parse_delivery_with`]`(body,
+/// Profile::Documented)`.
 ///
 /// Malformed JSON, wrong types, out-of-range values and kind-conditional violations are all
 /// reported together, each with a JSON Pointer, a stable [`ErrorCode`], the offending value
@@ -36,33 +39,56 @@ use crate::model::{
 /// assert!(errors.has_code(ErrorCode::KindMissingField));
 /// ```
 pub fn parse_delivery(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
+    parse_delivery_with(body, Profile::Documented)
+}
+
+/// Parses and validates one webhook delivery body under `profile` (see [`Profile`]).
+///
+/// ```
+/// use protime_model::{parse_delivery_with, ErrorCode, Profile};
+///
+/// // The docs' own delta example: only changeVersion, id and date.
+/// let body = br#"{"changeType":"InsertOrUpdate",
+///   "data":{"changeVersion":"0000090200004BD0000B","id":1050,"date":"2024-12-02"}}"#;
+/// assert!(parse_delivery_with(body, Profile::Documented).is_ok());
+/// let errors = parse_delivery_with(body, Profile::Strict).unwrap_err();
+/// assert_eq!(errors.len(), 3); // person, timeOfDayInMinutes, kind
+/// assert!(errors.errors().iter().all(|e| e.code == ErrorCode::FieldRequired));
+/// ```
+pub fn parse_delivery_with(
+    body: &[u8],
+    profile: Profile,
+) -> Result<ClockingChange, ValidationErrors> {
     let text = utf8(body, "", "body")?;
-    if let Some(change) = crate::fast_path::parse(text) {
+    if let Some(change) = crate::fast_path::parse(text, profile) {
         return Ok(change);
     }
-    full_walk(text)
+    full_walk(text, profile)
 }
 
-/// [`parse_delivery`] without its fast path: the full walk alone, for the tests that check
-/// that both give the same verdict. Not part of the API.
+/// [`parse_delivery_with`] without its fast path: the full walk alone, for the tests that
+/// check that both give the same verdict. Not part of the API.
 #[doc(hidden)]
-pub fn parse_delivery_full_walk(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
-    full_walk(utf8(body, "", "body")?)
+pub fn parse_delivery_full_walk(
+    body: &[u8],
+    profile: Profile,
+) -> Result<ClockingChange, ValidationErrors> {
+    full_walk(utf8(body, "", "body")?, profile)
 }
 
-/// What the fast path of [`parse_delivery`] makes of `body`: `Some` if it accepts it
-/// (`parse_delivery` then returns exactly this), `None` if it leaves the verdict to the full
-/// walk. For the tests that check that the fast path is taken. Not part of the API.
+/// What the fast path of [`parse_delivery_with`] makes of `body`: `Some` if it accepts it
+/// (`parse_delivery_with` then returns exactly this), `None` if it leaves the verdict to the
+/// full walk. For the tests that check that the fast path is taken. Not part of the API.
 #[doc(hidden)]
-pub fn parse_delivery_fast_path(body: &[u8]) -> Option<ClockingChange> {
-    crate::fast_path::parse(std::str::from_utf8(body).ok()?)
+pub fn parse_delivery_fast_path(body: &[u8], profile: Profile) -> Option<ClockingChange> {
+    crate::fast_path::parse(std::str::from_utf8(body).ok()?, profile)
 }
 
-/// Whether the fast path of [`parse_delivery`] accepts `body` (see
+/// Whether the fast path of [`parse_delivery_with`] accepts `body` (see
 /// [`parse_delivery_fast_path`]). Not part of the API.
 #[doc(hidden)]
-pub fn fast_path_accepts(body: &[u8]) -> bool {
-    parse_delivery_fast_path(body).is_some()
+pub fn fast_path_accepts(body: &[u8], profile: Profile) -> bool {
+    parse_delivery_fast_path(body, profile).is_some()
 }
 
 /// The body as text, or a single `json.utf8` violation at `pointer` (rule R25). Checked
@@ -137,30 +163,47 @@ fn refuse_duplicates(lexical: &Lexical<'_>) -> Result<(), ValidationErrors> {
 }
 
 /// The full walk over a body that is known to be UTF-8.
-fn full_walk(text: &str) -> Result<ClockingChange, ValidationErrors> {
+fn full_walk(text: &str, profile: Profile) -> Result<ClockingChange, ValidationErrors> {
     let value = read_json(text, "", "body")?;
     let lexical = lexical::scan(text, "");
     refuse_duplicates(&lexical)?;
-    walk(&value, Some(&lexical))
+    walk(&value, Some(&lexical), profile)
 }
 
-/// Validates one clocking as the API lists it (an item of a list page, a get response): the
-/// rules of the `data` of an `InsertOrUpdate`, with error pointers relative to a change
-/// envelope (`/data/...`), as for deliveries. The same verdict as [`parse_delivery`] on
-/// `{"changeType":"InsertOrUpdate","data":<item>}`, with the same typed fast path; the
-/// nesting limit (R27) counts the envelope that the item would sit in.
+/// Validates one clocking as the API lists it (an item of a list page, a get response) under
+/// the default [`Profile::Documented`]: the same as [`parse_clocking_with`]`(item,
+/// Profile::Documented)`.
 ///
 /// ```
 /// use protime_model::parse_clocking;
 /// let item = br#"{"changeVersion":"0A","id":7,"person":{"id":1},"date":"2026-01-15",
 ///     "timeOfDayInMinutes":480,"kind":"InOut"}"#;
 /// assert_eq!(parse_clocking(item).unwrap().id.get(), 7);
-/// let errors = parse_clocking(br#"{"changeVersion":"0A","id":7}"#).unwrap_err();
-/// assert!(errors.errors().iter().any(|e| e.pointer == "/data/person"));
+/// // Only changeVersion and id are required by default.
+/// assert!(parse_clocking(br#"{"changeVersion":"0A","id":7}"#).is_ok());
+/// let errors = parse_clocking(br#"{"id":7}"#).unwrap_err();
+/// assert!(errors.has_pointer("/data/changeVersion"));
 /// ```
 pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
+    parse_clocking_with(item, Profile::Documented)
+}
+
+/// Validates one clocking as the API lists it (an item of a list page, a get response) under
+/// `profile`: the rules of the `data` of an `InsertOrUpdate`, with error pointers relative
+/// to a change envelope (`/data/...`), as for deliveries. The same verdict as
+/// [`parse_delivery_with`] on `{"changeType":"InsertOrUpdate","data":<item>}`, with the same
+/// typed fast path; the nesting limit (R27) counts the envelope that the item would sit in.
+///
+/// ```
+/// use protime_model::{parse_clocking_with, Profile};
+/// let item = br#"{"changeVersion":"0A","id":7}"#;
+/// assert!(parse_clocking_with(item, Profile::Documented).is_ok());
+/// let errors = parse_clocking_with(item, Profile::Strict).unwrap_err();
+/// assert!(errors.has_pointer("/data/person"));
+/// ```
+pub fn parse_clocking_with(item: &[u8], profile: Profile) -> Result<Clocking, ValidationErrors> {
     let text = utf8(item, "/data", "the clocking")?;
-    if let Some(clocking) = crate::fast_path::parse_clocking(text)
+    if let Some(clocking) = crate::fast_path::parse_clocking(text, profile)
         && lexical::max_depth(text) < MAX_DEPTH
     {
         return Ok(clocking);
@@ -181,7 +224,7 @@ pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
     }
     refuse_duplicates(&lexical)?;
     let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
-    match walk(&envelope, Some(&lexical))? {
+    match walk(&envelope, Some(&lexical), profile)? {
         ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
         // The envelope above is always an InsertOrUpdate.
         ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
@@ -198,7 +241,9 @@ pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
 /// delivery body nests at most 127 levels. A clocking item sits one level below its change.
 const MAX_DEPTH: usize = 127;
 
-/// Validates an already-parsed JSON value as one clocking change (see [`parse_delivery`]).
+/// Validates an already-parsed JSON value as one clocking change (see [`parse_delivery`])
+/// under the default [`Profile::Documented`]: the same as
+/// [`parse_change_value_with`]`(value, Profile::Documented)`.
 ///
 /// A `Value` no longer holds what its text said about duplicate keys (R28) or about the
 /// exact spelling of numbers (R29): a number read as a float counts as an integer when the
@@ -211,15 +256,37 @@ const MAX_DEPTH: usize = 127;
 /// assert!(parse_change_value(&value).unwrap().removes_clocking());
 /// ```
 pub fn parse_change_value(value: &Value) -> Result<ClockingChange, ValidationErrors> {
-    walk(value, None)
+    parse_change_value_with(value, Profile::Documented)
+}
+
+/// Validates an already-parsed JSON value as one clocking change under `profile` (see
+/// [`parse_delivery_with`] and [`parse_change_value`]).
+///
+/// ```
+/// use protime_model::{parse_change_value_with, Profile};
+/// let value = serde_json::json!({"changeType": "InsertOrUpdate",
+///     "data": {"changeVersion": "0000090200004BD0000B", "id": 1050, "date": "2024-12-02"}});
+/// assert!(parse_change_value_with(&value, Profile::Documented).is_ok());
+/// assert!(parse_change_value_with(&value, Profile::Strict).is_err());
+/// ```
+pub fn parse_change_value_with(
+    value: &Value,
+    profile: Profile,
+) -> Result<ClockingChange, ValidationErrors> {
+    walk(value, None, profile)
 }
 
 /// The rules over a parsed value; `lexical`, when the text is at hand, gives the exact
 /// spelling of float-valued numbers.
-fn walk(value: &Value, lexical: Option<&Lexical<'_>>) -> Result<ClockingChange, ValidationErrors> {
+fn walk(
+    value: &Value,
+    lexical: Option<&Lexical<'_>>,
+    profile: Profile,
+) -> Result<ClockingChange, ValidationErrors> {
     let mut walker = Walker {
         errors: Vec::new(),
         lexical,
+        profile,
     };
     let change = walker.change(value);
     match (change, ValidationErrors::new(walker.errors)) {
@@ -279,6 +346,7 @@ const LEVEL_RANGE: IntRange = IntRange {
 struct Walker<'l, 'a> {
     errors: Vec<ValidationError>,
     lexical: Option<&'l Lexical<'a>>,
+    profile: Profile,
 }
 
 /// The largest magnitude up to which every integer has an exact 64-bit float (2^53 − 1): an
@@ -334,6 +402,22 @@ impl Walker<'_, '_> {
                 None
             }
             Some(value) => Some((value, pointer)),
+        }
+    }
+
+    /// A field that [`Profile::Strict`] requires and [`Profile::Documented`] does not:
+    /// `Some(Some(..))` when present, `Some(None)` when absent and allowed to be, `None` after
+    /// recording `field.required`.
+    fn by_profile<'v>(
+        &mut self,
+        object: &'v Map<String, Value>,
+        key: &str,
+        parent: &str,
+    ) -> Option<Option<(&'v Value, String)>> {
+        if self.profile.requires_clocking_fields() {
+            self.required(object, key, parent).map(Some)
+        } else {
+            Some(Self::optional(object, key, parent))
         }
     }
 
@@ -698,6 +782,23 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// A kind-conditional field on a clocking without `kind` (allowed only under
+    /// [`Profile::Documented`]): the docs allow it only for one kind, so without a kind it is
+    /// forbidden.
+    fn forbidden_without_kind(&mut self, data: &Map<String, Value>, key: &str, only_for: &str) {
+        if let Some((value, pointer)) = Self::optional(data, key, "/data") {
+            self.error(
+                pointer,
+                ErrorCode::KindForbiddenField,
+                format!(
+                    "`{key}` is only allowed for kind {only_for}, and the clocking has no kind"
+                ),
+                Some(value),
+                Some(Allowed::Absent),
+            );
+        }
+    }
+
     fn missing_for_kind(&mut self, key: &str, kind: &str) {
         self.error(
             child("/data", key),
@@ -708,10 +809,24 @@ impl Walker<'_, '_> {
         );
     }
 
-    fn kind(&mut self, data: &Map<String, Value>) -> Option<ClockingKind> {
-        let name = self
-            .required(data, "kind", "/data")
-            .and_then(|(v, p)| self.one_of(v, p, ClockingKind::NAMES))?;
+    /// `kind` with its kind-specific data: `Some(None)` when the clocking has no kind (which
+    /// then carries none of the kind-conditional fields), `None` when invalid.
+    fn kind(&mut self, data: &Map<String, Value>) -> Option<Option<ClockingKind>> {
+        let Some((value, pointer)) = self.by_profile(data, "kind", "/data")? else {
+            self.forbidden_without_kind(data, "reason", "Reason");
+            self.forbidden_without_kind(data, "isOpen", "Reason");
+            self.forbidden_without_kind(data, "activityLevels", "Activity");
+            let conditional_absent = ["reason", "isOpen", "activityLevels"]
+                .iter()
+                .all(|key| Self::optional(data, key, "/data").is_none());
+            return conditional_absent.then_some(None);
+        };
+        self.one_of(value, pointer, ClockingKind::NAMES)
+            .and_then(|name| self.known_kind(data, name))
+            .map(Some)
+    }
+
+    fn known_kind(&mut self, data: &Map<String, Value>, name: &str) -> Option<ClockingKind> {
         match name {
             "Reason" => {
                 self.forbidden(data, "activityLevels", name);
@@ -767,21 +882,31 @@ impl Walker<'_, '_> {
     fn clocking(&mut self, data: &Map<String, Value>) -> Option<Clocking> {
         let change_version = self.change_version(data);
         let id = self.clocking_id(data);
-        let person = self.required(data, "person", "/data").and_then(|(v, p)| {
-            self.numbered_ref(v, &p)
-                .and_then(|(id, external_references)| {
-                    Some(PersonRef {
-                        id: PersonId::new(id).ok()?,
-                        external_references,
-                    })
-                })
-        });
+        let person = self
+            .by_profile(data, "person", "/data")
+            .and_then(|field| match field {
+                None => Some(None),
+                Some((v, p)) => self
+                    .numbered_ref(v, &p)
+                    .and_then(|(id, external_references)| {
+                        Some(Some(PersonRef {
+                            id: PersonId::new(id).ok()?,
+                            external_references,
+                        }))
+                    }),
+            });
         let date = self
-            .required(data, "date", "/data")
-            .and_then(|(v, p)| self.date(v, p));
+            .by_profile(data, "date", "/data")
+            .and_then(|field| match field {
+                None => Some(None),
+                Some((v, p)) => self.date(v, p).map(Some),
+            });
         let time_of_day = self
-            .required(data, "timeOfDayInMinutes", "/data")
-            .and_then(|(v, p)| self.minute(v, p));
+            .by_profile(data, "timeOfDayInMinutes", "/data")
+            .and_then(|field| match field {
+                None => Some(None),
+                Some((v, p)) => self.minute(v, p).map(Some),
+            });
         let original_time_of_day = self.optional_minute(data, "originalTimeOfDayInMinutes");
         let calculated_time_of_day = self.optional_minute(data, "calculatedTimeOfDayInMinutes");
         let is_generated = match Self::optional(data, "isGenerated", "/data") {
@@ -849,10 +974,11 @@ mod tests {
         [before.as_bytes(), to, after.as_bytes()].concat()
     }
 
-    /// Both paths give the same verdict; returns it as (code, pointer) pairs, empty if valid.
-    fn verdict(body: &[u8]) -> Vec<(ErrorCode, String)> {
-        let full = parse_delivery_full_walk(body);
-        let fast = parse_delivery_fast_path(body);
+    /// Both paths give the same verdict under `profile`; returns it as (code, pointer)
+    /// pairs, empty if valid.
+    fn verdict_with(body: &[u8], profile: Profile) -> Vec<(ErrorCode, String)> {
+        let full = parse_delivery_full_walk(body, profile);
+        let fast = parse_delivery_fast_path(body, profile);
         if let Some(change) = &fast {
             assert_eq!(
                 full.as_ref(),
@@ -860,11 +986,23 @@ mod tests {
                 "the fast path accepted what the full walk did not"
             );
         }
-        assert_eq!(parse_delivery(body), full);
+        assert_eq!(parse_delivery_with(body, profile), full);
         match full {
             Ok(_) => Vec::new(),
             Err(errors) => errors.into_iter().map(|e| (e.code, e.pointer)).collect(),
         }
+    }
+
+    /// The verdict, the same under both profiles (every body here carries every field
+    /// `Strict` requires, unless it is refused as a text).
+    fn verdict(body: &[u8]) -> Vec<(ErrorCode, String)> {
+        let documented = verdict_with(body, Profile::Documented);
+        assert_eq!(
+            parse_delivery(body),
+            parse_delivery_with(body, Profile::Documented)
+        );
+        assert_eq!(verdict_with(body, Profile::Strict), documented);
+        documented
     }
 
     fn one(code: ErrorCode, pointer: &str) -> Vec<(ErrorCode, String)> {
@@ -873,8 +1011,183 @@ mod tests {
 
     #[test]
     fn the_base_body_takes_the_fast_path() {
-        assert!(fast_path_accepts(VALID.as_bytes()));
+        assert!(fast_path_accepts(VALID.as_bytes(), Profile::Documented));
+        assert!(fast_path_accepts(VALID.as_bytes(), Profile::Strict));
         assert!(verdict(VALID.as_bytes()).is_empty());
+    }
+
+    /// The docs' delta example (https://documentation.myprotime.eu/protimeapi/how-to/track-changes-with-delta/).
+    const DOCS_DELTA: &str = r#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0000090200004BD0000B","id":1050,"date":"2024-12-02"}}"#;
+
+    /// `DOCS_DELTA` with `extra` members added to its data.
+    fn partial(extra: &str) -> Vec<u8> {
+        DOCS_DELTA
+            .replacen(
+                "\"date\":\"2024-12-02\"",
+                &format!("\"date\":\"2024-12-02\"{extra}"),
+                1,
+            )
+            .into_bytes()
+    }
+
+    #[test]
+    fn the_documented_profile_requires_only_what_ordering_needs() {
+        let body = DOCS_DELTA.as_bytes();
+        assert!(verdict_with(body, Profile::Documented).is_empty());
+        assert!(fast_path_accepts(body, Profile::Documented));
+        assert!(!fast_path_accepts(body, Profile::Strict));
+        let Ok(ClockingChange::InsertOrUpdate(clocking)) = parse_delivery(body) else {
+            panic!("the docs' example is refused");
+        };
+        assert_eq!(
+            clocking.date.map(|d| d.to_string()).as_deref(),
+            Some("2024-12-02")
+        );
+        assert_eq!(
+            (clocking.person, clocking.time_of_day, clocking.kind),
+            (None, None, None)
+        );
+        assert_eq!(
+            verdict_with(body, Profile::Strict),
+            vec![
+                (ErrorCode::FieldRequired, "/data/person".to_owned()),
+                (
+                    ErrorCode::FieldRequired,
+                    "/data/timeOfDayInMinutes".to_owned()
+                ),
+                (ErrorCode::FieldRequired, "/data/kind".to_owned()),
+            ]
+        );
+        // Only changeVersion and id, or null for the four fields: accepted by default.
+        let bare = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"1","id":1}}"#;
+        assert!(verdict_with(bare, Profile::Documented).is_empty());
+        assert_eq!(verdict_with(bare, Profile::Strict).len(), 4);
+        let nulls = partial(r#","person":null,"timeOfDayInMinutes":null,"kind":null"#);
+        assert!(verdict_with(&nulls, Profile::Documented).is_empty());
+        assert!(fast_path_accepts(&nulls, Profile::Documented));
+        // What ordering needs stays required under both profiles.
+        for profile in Profile::ALL {
+            let no_version =
+                br#"{"changeType":"InsertOrUpdate","data":{"id":1,"date":"2024-12-02"}}"#;
+            assert!(
+                verdict_with(no_version, profile)
+                    .contains(&(ErrorCode::FieldRequired, "/data/changeVersion".to_owned()))
+            );
+            let no_id = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"1"}}"#;
+            assert!(
+                verdict_with(no_id, profile)
+                    .contains(&(ErrorCode::FieldRequired, "/data/id".to_owned()))
+            );
+        }
+        assert_eq!(
+            verdict_with(
+                br#"{"changeType":"InsertOrUpdate","data":{"id":1}}"#,
+                Profile::Documented
+            ),
+            one(ErrorCode::FieldRequired, "/data/changeVersion")
+        );
+    }
+
+    #[test]
+    fn every_documented_constraint_applies_when_its_field_is_present() {
+        for (extra, code, pointer) in [
+            (
+                r#","timeOfDayInMinutes":2881"#,
+                ErrorCode::NumberRange,
+                "/data/timeOfDayInMinutes",
+            ),
+            (
+                r#","person":{}"#,
+                ErrorCode::FieldRequired,
+                "/data/person/id",
+            ),
+            (
+                r#","person":{"id":0}"#,
+                ErrorCode::NumberRange,
+                "/data/person/id",
+            ),
+            (r#","kind":"inout""#, ErrorCode::EnumUnknown, "/data/kind"),
+            (
+                r#","kind":"Reason""#,
+                ErrorCode::KindMissingField,
+                "/data/reason",
+            ),
+            (
+                r#","kind":"InOut","reason":{"id":1}"#,
+                ErrorCode::KindForbiddenField,
+                "/data/reason",
+            ),
+            (
+                r#","geolocation":{"latitude":91,"longitude":0}"#,
+                ErrorCode::NumberRange,
+                "/data/geolocation/latitude",
+            ),
+            (
+                r#","status":"deleted""#,
+                ErrorCode::EnumUnknown,
+                "/data/status",
+            ),
+        ] {
+            assert_eq!(
+                verdict_with(&partial(extra), Profile::Documented),
+                one(code, pointer),
+                "{extra}"
+            );
+        }
+        let bad_date = DOCS_DELTA.replacen("2024-12-02", "2024-2-3", 1);
+        assert_eq!(
+            verdict_with(bad_date.as_bytes(), Profile::Documented),
+            one(ErrorCode::DateFormat, "/data/date")
+        );
+    }
+
+    #[test]
+    fn without_a_kind_no_kind_conditional_field_is_allowed() {
+        for (extra, pointer) in [
+            (r#","reason":{"id":12}"#, "/data/reason"),
+            (r#","isOpen":true"#, "/data/isOpen"),
+            (
+                r#","activityLevels":[{"level":1,"activityDefinition":{"id":"a"}}]"#,
+                "/data/activityLevels",
+            ),
+            (r#","activityLevels":[]"#, "/data/activityLevels"),
+            (r#","reason":"x""#, "/data/reason"),
+        ] {
+            let body = partial(extra);
+            assert_eq!(
+                verdict_with(&body, Profile::Documented),
+                one(ErrorCode::KindForbiddenField, pointer),
+                "{extra}"
+            );
+            assert!(!fast_path_accepts(&body, Profile::Documented));
+        }
+        // null counts as absent (R24).
+        let nulls = partial(r#","reason":null,"isOpen":null,"activityLevels":null"#);
+        assert!(verdict_with(&nulls, Profile::Documented).is_empty());
+        // Under Strict, a missing kind is reported, and the fields are not judged again.
+        assert_eq!(
+            verdict_with(
+                &partial(r#","person":{"id":1},"timeOfDayInMinutes":1,"reason":{"id":1}"#),
+                Profile::Strict
+            ),
+            one(ErrorCode::FieldRequired, "/data/kind")
+        );
+    }
+
+    #[test]
+    fn a_partial_clocking_item_and_value_follow_the_profile() {
+        let item = br#"{"changeVersion":"0A","id":7,"date":"2024-12-02"}"#;
+        let clocking = parse_clocking(item).unwrap();
+        assert_eq!(clocking.id.get(), 7);
+        assert_eq!(parse_clocking_with(item, Profile::Documented), Ok(clocking));
+        let errors = parse_clocking_with(item, Profile::Strict).unwrap_err();
+        assert!(errors.has_pointer("/data/person") && errors.has_pointer("/data/kind"));
+        let value: Value = serde_json::from_str(DOCS_DELTA).unwrap();
+        assert!(parse_change_value(&value).is_ok());
+        assert!(parse_change_value_with(&value, Profile::Strict).is_err());
+        // Serialized without the absent fields, and read back the same.
+        let change = parse_delivery(DOCS_DELTA.as_bytes()).unwrap();
+        assert_eq!(serde_json::to_string(&change).unwrap(), DOCS_DELTA);
     }
 
     #[test]
@@ -1185,9 +1498,9 @@ mod tests {
             one(ErrorCode::JsonDuplicateKey, "/data/k7")
         );
         assert!(verdict(&body("\"kind\"", &format!("{keys}\"kind\""))).is_empty());
-        assert!(fast_path_accepts(&body(
-            "\"kind\"",
-            &format!("{keys}\"kind\"")
-        )));
+        assert!(fast_path_accepts(
+            &body("\"kind\"", &format!("{keys}\"kind\"")),
+            Profile::Strict
+        ));
     }
 }

@@ -12,6 +12,7 @@ use crate::model::{
     ChangeType, ChangeVersion, Clocking, ClockingChange, ClockingId, ClockingKind, ClockingStatus,
     Geolocation, Latitude, Longitude, MinuteOfDay, PersonRef, ReasonRef, TerminalRef,
 };
+use crate::profile::Profile;
 
 /// `schema`, or `null` (an optional field given as `null` counts as absent).
 fn nullable(schema: Schema) -> Schema {
@@ -218,46 +219,142 @@ fn when_kind(kind: &str, then: Schema, otherwise: Schema) -> Schema {
     })
 }
 
+/// The fields an `InsertOrUpdate`'s clocking must carry under `profile`.
+fn required_fields(profile: Profile) -> &'static [&'static str] {
+    if profile.requires_clocking_fields() {
+        &[
+            "changeVersion",
+            "id",
+            "person",
+            "date",
+            "timeOfDayInMinutes",
+            "kind",
+        ]
+    } else {
+        &["changeVersion", "id"]
+    }
+}
+
+/// The schema of one clocking under `profile`. Without `kind`, the `if` of each
+/// kind-conditional rule fails, so its `else` applies: `reason`, `isOpen` and
+/// `activityLevels` must be absent or null, as in the validator.
+fn clocking_schema(generator: &mut SchemaGenerator, profile: Profile) -> Schema {
+    let required = required_fields(profile);
+    // A field the profile requires may not be null (R24: null counts as missing); one it
+    // does not require may (null counts as absent).
+    let by_profile = |schema: Schema| {
+        if profile.requires_clocking_fields() {
+            schema
+        } else {
+            nullable(schema)
+        }
+    };
+    let profile_note = if profile.requires_clocking_fields() {
+        "Strict profile: person, date, timeOfDayInMinutes and kind are required too (a project decision)."
+    } else {
+        "Documented profile (the default): only changeVersion and id are required, as in the public docs; every other field is checked when present."
+    };
+    let minute = generator.subschema_for::<MinuteOfDay>();
+    let reason_rule = when_kind(
+        "Reason",
+        json_schema!({ "required": ["reason"], "properties": { "reason": { "type": "object" } } }),
+        json_schema!({ "properties": { "reason": { "type": "null" }, "isOpen": { "type": "null" } } }),
+    );
+    let activity_rule = when_kind(
+        "Activity",
+        json_schema!({ "required": ["activityLevels"], "properties": { "activityLevels": { "type": "array" } } }),
+        json_schema!({ "properties": { "activityLevels": { "type": "null" } } }),
+    );
+    json_schema!({
+        "type": "object",
+        "description": format!("A clocking. {profile_note} reason (and isOpen) only for kind Reason, activityLevels only for kind Activity; without a kind, none of them. Unknown fields are allowed; null on an optional field means absent. Integer fields are judged on their exact literal, keys never repeat, and nesting stays within the body's limit (docs/validation-rules.md, R27-R29): a JSON Schema cannot express these."),
+        "required": required,
+        "properties": {
+            "changeVersion": generator.subschema_for::<ChangeVersion>(),
+            "id": generator.subschema_for::<ClockingId>(),
+            "person": by_profile(generator.subschema_for::<PersonRef>()),
+            "date": by_profile(generator.subschema_for::<CalendarDate>()),
+            "timeOfDayInMinutes": by_profile(minute.clone()),
+            "originalTimeOfDayInMinutes": nullable(minute.clone()),
+            "calculatedTimeOfDayInMinutes": nullable(minute),
+            "isGenerated": { "type": ["boolean", "null"] },
+            "terminal": nullable(generator.subschema_for::<TerminalRef>()),
+            "geolocation": nullable(generator.subschema_for::<Geolocation>()),
+            "kind": by_profile(json_schema!({ "enum": ClockingKind::NAMES })),
+            "reason": nullable(generator.subschema_for::<ReasonRef>()),
+            "isOpen": { "type": ["boolean", "null"] },
+            "activityLevels": nullable(generator.subschema_for::<ActivityLevels>()),
+            "status": nullable(json_schema!({ "enum": ClockingStatus::NAMES })),
+        },
+        "allOf": [reason_rule, activity_rule],
+    })
+}
+
 impl JsonSchema for Clocking {
     fn schema_name() -> Cow<'static, str> {
         "Clocking".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let minute = generator.subschema_for::<MinuteOfDay>();
-        let reason_rule = when_kind(
-            "Reason",
-            json_schema!({ "required": ["reason"], "properties": { "reason": { "type": "object" } } }),
-            json_schema!({ "properties": { "reason": { "type": "null" }, "isOpen": { "type": "null" } } }),
-        );
-        let activity_rule = when_kind(
-            "Activity",
-            json_schema!({ "required": ["activityLevels"], "properties": { "activityLevels": { "type": "array" } } }),
-            json_schema!({ "properties": { "activityLevels": { "type": "null" } } }),
-        );
-        json_schema!({
-            "type": "object",
-            "description": "A clocking. reason (and isOpen) only for kind Reason, activityLevels only for kind Activity. Unknown fields are allowed; null on an optional field means absent. Integer fields are judged on their exact literal, keys never repeat, and nesting stays within the body's limit (docs/validation-rules.md, R27-R29): a JSON Schema cannot express these.",
-            "required": ["changeVersion", "id", "person", "date", "timeOfDayInMinutes", "kind"],
-            "properties": {
-                "changeVersion": generator.subschema_for::<ChangeVersion>(),
-                "id": generator.subschema_for::<ClockingId>(),
-                "person": generator.subschema_for::<PersonRef>(),
-                "date": generator.subschema_for::<CalendarDate>(),
-                "timeOfDayInMinutes": minute.clone(),
-                "originalTimeOfDayInMinutes": nullable(minute.clone()),
-                "calculatedTimeOfDayInMinutes": nullable(minute),
-                "isGenerated": { "type": ["boolean", "null"] },
-                "terminal": nullable(generator.subschema_for::<TerminalRef>()),
-                "geolocation": nullable(generator.subschema_for::<Geolocation>()),
-                "kind": { "enum": ClockingKind::NAMES },
-                "reason": nullable(generator.subschema_for::<ReasonRef>()),
-                "isOpen": { "type": ["boolean", "null"] },
-                "activityLevels": nullable(generator.subschema_for::<ActivityLevels>()),
-                "status": nullable(json_schema!({ "enum": ClockingStatus::NAMES })),
-            },
-            "allOf": [reason_rule, activity_rule],
-        })
+        clocking_schema(generator, Profile::Documented)
     }
+}
+
+/// The JSON Schema of a [`Clocking`] under [`Profile::Strict`], for `protime-schema`. Its
+/// definition is named `Clocking` too, so that both schemas have the same layout. Not part
+/// of the API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct StrictClocking;
+
+impl JsonSchema for StrictClocking {
+    fn schema_name() -> Cow<'static, str> {
+        "Clocking".into()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        "protime_model::StrictClocking".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        clocking_schema(generator, Profile::Strict)
+    }
+}
+
+/// The JSON Schema of a [`ClockingChange`] under [`Profile::Strict`], for `protime-schema`.
+/// Not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct StrictClockingChange;
+
+impl JsonSchema for StrictClockingChange {
+    fn schema_name() -> Cow<'static, str> {
+        "ClockingChange".into()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        "protime_model::StrictClockingChange".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        change_schema(generator, SchemaGenerator::subschema_for::<StrictClocking>)
+    }
+}
+
+/// The schema of one delivery, `clocking` giving the schema of an `InsertOrUpdate`'s data.
+fn change_schema(
+    generator: &mut SchemaGenerator,
+    clocking: fn(&mut SchemaGenerator) -> Schema,
+) -> Schema {
+    let deletion = generator.subschema_for::<ClockingDeletion>();
+    let clocking = clocking(generator);
+    json_schema!({
+        "type": "object",
+        "description": "One webhook delivery (or delta item) for the clockings collection. Rules a JSON Schema cannot express, which parse_delivery also enforces (docs/validation-rules.md, R25-R29): the body is UTF-8, holds no lone surrogate escape, nests arrays and objects at most 127 levels deep, and repeats no key in any object; an integer field is judged on its exact literal, so a fraction a 64-bit float loses still counts as a fraction, and an integer written with a fraction or an exponent must lie within -9007199254740991..=9007199254740991.",
+        "required": ["changeType", "data"],
+        "properties": {
+            "changeType": { "enum": ChangeType::NAMES },
+            "data": { "type": "object" },
+        },
+        "if": { "required": ["changeType"], "properties": { "changeType": { "const": "Delete" } } },
+        "then": { "properties": { "data": deletion } },
+        "else": { "properties": { "data": clocking } },
+    })
 }
 
 impl JsonSchema for ClockingChange {
@@ -265,19 +362,6 @@ impl JsonSchema for ClockingChange {
         "ClockingChange".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let deletion = generator.subschema_for::<ClockingDeletion>();
-        let clocking = generator.subschema_for::<Clocking>();
-        json_schema!({
-            "type": "object",
-            "description": "One webhook delivery (or delta item) for the clockings collection. Rules a JSON Schema cannot express, which parse_delivery also enforces (docs/validation-rules.md, R25-R29): the body is UTF-8, holds no lone surrogate escape, nests arrays and objects at most 127 levels deep, and repeats no key in any object; an integer field is judged on its exact literal, so a fraction a 64-bit float loses still counts as a fraction, and an integer written with a fraction or an exponent must lie within -9007199254740991..=9007199254740991.",
-            "required": ["changeType", "data"],
-            "properties": {
-                "changeType": { "enum": ChangeType::NAMES },
-                "data": { "type": "object" },
-            },
-            "if": { "required": ["changeType"], "properties": { "changeType": { "const": "Delete" } } },
-            "then": { "properties": { "data": deletion } },
-            "else": { "properties": { "data": clocking } },
-        })
+        change_schema(generator, SchemaGenerator::subschema_for::<Clocking>)
     }
 }

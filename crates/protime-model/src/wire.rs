@@ -68,15 +68,21 @@ impl Serialize for Clocking {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("changeVersion", &self.change_version)?;
         map.serialize_entry("id", &self.id.get())?;
-        map.serialize_entry(
-            "person",
-            &RefOut {
-                id: self.person.id.get(),
-                external_references: self.person.external_references.as_ref(),
-            },
-        )?;
-        map.serialize_entry("date", &self.date)?;
-        map.serialize_entry("timeOfDayInMinutes", &self.time_of_day)?;
+        if let Some(person) = &self.person {
+            map.serialize_entry(
+                "person",
+                &RefOut {
+                    id: person.id.get(),
+                    external_references: person.external_references.as_ref(),
+                },
+            )?;
+        }
+        if let Some(date) = &self.date {
+            map.serialize_entry("date", date)?;
+        }
+        if let Some(minute) = &self.time_of_day {
+            map.serialize_entry("timeOfDayInMinutes", minute)?;
+        }
         if let Some(minute) = self.original_time_of_day {
             map.serialize_entry("originalTimeOfDayInMinutes", &minute)?;
         }
@@ -98,9 +104,11 @@ impl Serialize for Clocking {
         if let Some(geolocation) = &self.geolocation {
             map.serialize_entry("geolocation", geolocation)?;
         }
-        map.serialize_entry("kind", self.kind.name())?;
+        if let Some(kind) = &self.kind {
+            map.serialize_entry("kind", kind.name())?;
+        }
         match &self.kind {
-            ClockingKind::Reason { reason, is_open } => {
+            Some(ClockingKind::Reason { reason, is_open }) => {
                 map.serialize_entry(
                     "reason",
                     &RefOut {
@@ -112,10 +120,10 @@ impl Serialize for Clocking {
                     map.serialize_entry("isOpen", open)?;
                 }
             }
-            ClockingKind::Activity { levels } => {
+            Some(ClockingKind::Activity { levels }) => {
                 map.serialize_entry("activityLevels", levels.as_slice())?;
             }
-            ClockingKind::InOut | ClockingKind::ActivityEnd => {}
+            Some(ClockingKind::InOut | ClockingKind::ActivityEnd) | None => {}
         }
         if let Some(status) = self.status {
             map.serialize_entry("status", status.name())?;
@@ -151,7 +159,9 @@ impl Serialize for ClockingChange {
 }
 
 impl<'de> Deserialize<'de> for ClockingChange {
-    /// Deserializes through [`crate::parse_change_value`]: the same rules, with every
+    /// Deserializes through [`crate::parse_change_value`] (the default
+    /// [`crate::Profile::Documented`], which accepts whatever the strict profile accepts, so
+    /// a change serialized under either reads back): the same rules, with every
     /// violation in the error message. A key given twice in one object is refused (R28), as
     /// by [`crate::parse_delivery`]; the exact spelling of numbers (R29) is not seen here —
     /// use `parse_delivery` on the bytes for that.

@@ -172,9 +172,15 @@ async fn external_references_requested_at_creation_are_delivered() {
     let mut with_refs = 0;
     for change in receiver.sink.change_log() {
         if let protime_model::ClockingChange::InsertOrUpdate(c) = change {
-            let refs = c.person.external_references.as_ref().unwrap();
+            let refs = c
+                .person
+                .as_ref()
+                .unwrap()
+                .external_references
+                .as_ref()
+                .unwrap();
             assert!(refs.contains_key("@badge-number"));
-            if let protime_model::ClockingKind::Activity { levels } = &c.kind {
+            if let Some(protime_model::ClockingKind::Activity { levels }) = &c.kind {
                 for level in levels {
                     let refs = level
                         .activity_definition

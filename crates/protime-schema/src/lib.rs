@@ -2,6 +2,11 @@
 //! validated model in `protime-model` so that the schema and the Rust validator cannot
 //! drift apart.
 //!
+//! There is one schema per validation profile ([`Profile`]): the default
+//! [`Profile::Documented`] one at `schemas/clocking-change.schema.json` (and
+//! `schemas/clocking.schema.json`), and the [`Profile::Strict`] one at
+//! `schemas/clocking-change.strict.schema.json` (and `schemas/clocking.strict.schema.json`).
+//!
 //! The committed files under `schemas/` are produced by [`schema_files`] (run
 //! `cargo xtask schema` after changing the model); `cargo test --workspace` fails when they
 //! are stale. Consumers in other languages validate with those files; Rust consumers can
@@ -12,6 +17,14 @@
 //! let body = serde_json::json!({"changeType": "Delete",
 //!     "data": {"changeVersion": "0000090200004BD0000C", "id": 1001}});
 //! assert!(validator.is_valid(&body));
+//!
+//! // The docs' delta example: valid by default, refused by the strict schema.
+//! let partial = serde_json::json!({"changeType": "InsertOrUpdate",
+//!     "data": {"changeVersion": "0000090200004BD0000B", "id": 1050, "date": "2024-12-02"}});
+//! assert!(validator.is_valid(&partial));
+//! use protime_model::Profile;
+//! let strict = protime_schema::validator(protime_schema::clocking_change_schema_for(Profile::Strict)).unwrap();
+//! assert!(!strict.is_valid(&partial));
 //! ```
 //!
 //! # Features
@@ -23,7 +36,8 @@
 //! - `serde_json` 1: the schemas are `serde_json::Value`s;
 //! - `jsonschema` 0.61: [`validator`] returns a `jsonschema::Validator`.
 
-use protime_model::{Clocking, ClockingChange};
+pub use protime_model::Profile;
+use protime_model::{Clocking, ClockingChange, StrictClocking, StrictClockingChange};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::Value;
@@ -45,17 +59,66 @@ fn root_schema<T: JsonSchema>(file_name: &str, title: &str) -> Value {
     value
 }
 
-/// Schema of one delivery body: `{"changeType": …, "data": …}`.
+/// Schema of one delivery body (`{"changeType": …, "data": …}`) under the default
+/// [`Profile::Documented`].
 pub fn clocking_change_schema() -> Value {
-    root_schema::<ClockingChange>(
-        "clocking-change.schema.json",
-        "Protime clockings webhook delivery (ClockingChange)",
-    )
+    clocking_change_schema_for(Profile::Documented)
 }
 
-/// Schema of one clocking (the `data` of an `InsertOrUpdate` change).
+/// Schema of one clocking (the `data` of an `InsertOrUpdate` change) under the default
+/// [`Profile::Documented`].
 pub fn clocking_schema() -> Value {
-    root_schema::<Clocking>("clocking.schema.json", "Protime clocking")
+    clocking_schema_for(Profile::Documented)
+}
+
+/// Schema of one delivery body under `profile`.
+///
+/// ```
+/// use protime_schema::{clocking_change_schema_for, Profile};
+/// let strict = clocking_change_schema_for(Profile::Strict);
+/// assert_eq!(strict["$id"], "https://protime.invalid/schemas/clocking-change.strict.schema.json");
+/// ```
+pub fn clocking_change_schema_for(profile: Profile) -> Value {
+    match profile {
+        Profile::Strict => root_schema::<StrictClockingChange>(
+            "clocking-change.strict.schema.json",
+            "Protime clockings webhook delivery (ClockingChange), strict profile",
+        ),
+        _ => root_schema::<ClockingChange>(
+            "clocking-change.schema.json",
+            "Protime clockings webhook delivery (ClockingChange)",
+        ),
+    }
+}
+
+/// Schema of one clocking under `profile`.
+///
+/// ```
+/// use protime_schema::{clocking_schema_for, Profile};
+/// let documented = clocking_schema_for(Profile::Documented);
+/// assert_eq!(documented["required"], serde_json::json!(["changeVersion", "id"]));
+/// ```
+pub fn clocking_schema_for(profile: Profile) -> Value {
+    match profile {
+        Profile::Strict => root_schema::<StrictClocking>(
+            "clocking.strict.schema.json",
+            "Protime clocking, strict profile",
+        ),
+        _ => root_schema::<Clocking>("clocking.schema.json", "Protime clocking"),
+    }
+}
+
+/// Path of the committed delivery schema of `profile`, relative to the workspace root.
+///
+/// ```
+/// use protime_schema::{change_schema_path, Profile};
+/// assert_eq!(change_schema_path(Profile::Documented), "schemas/clocking-change.schema.json");
+/// ```
+pub fn change_schema_path(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Strict => "schemas/clocking-change.strict.schema.json",
+        _ => "schemas/clocking-change.schema.json",
+    }
 }
 
 /// One emitted schema file.
@@ -75,6 +138,14 @@ pub fn schema_files() -> Vec<SchemaFile> {
             clocking_change_schema(),
         ),
         ("schemas/clocking.schema.json", clocking_schema()),
+        (
+            "schemas/clocking-change.strict.schema.json",
+            clocking_change_schema_for(Profile::Strict),
+        ),
+        (
+            "schemas/clocking.strict.schema.json",
+            clocking_schema_for(Profile::Strict),
+        ),
     ]
     .into_iter()
     .map(|(path, value)| SchemaFile {

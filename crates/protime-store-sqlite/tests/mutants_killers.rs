@@ -205,8 +205,8 @@ fn counts_tracked_versions_and_states_are_exact() {
             .unwrap()
             .unwrap()
             .time_of_day
-            .get(),
-        200
+            .map(|t| t.get()),
+        Some(200)
     );
     assert!(store.clocking_blocking(id(3)).unwrap().is_none());
     assert!(store.clocking_blocking(id(9)).unwrap().is_none());

@@ -52,8 +52,32 @@ impl Verifier {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<ClockingChange, ReceiveError> {
+        self.verify_and_parse_with(headers, body, protime_model::Profile::Documented)
+    }
+
+    /// [`Self::verify_and_parse`] under a validation profile.
+    ///
+    /// ```
+    /// use protime_model::Profile;
+    /// use protime_webhooks::receive::ReceiveError;
+    /// use protime_webhooks::signature::{sign, SignatureScheme, Verifier, WebhookKey};
+    ///
+    /// let key = WebhookKey::new("the key from the create call").unwrap();
+    /// let verifier = Verifier::new(SignatureScheme::default(), [key.clone()]).unwrap();
+    /// let body = br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0B","id":1050,"date":"2024-12-02"}}"#;
+    /// let headers = sign(&SignatureScheme::default(), &key, body, None).unwrap();
+    /// assert!(verifier.verify_and_parse_with(&headers, body, Profile::Documented).is_ok());
+    /// let strict = verifier.verify_and_parse_with(&headers, body, Profile::Strict);
+    /// assert!(matches!(strict, Err(ReceiveError::Invalid(_))));
+    /// ```
+    pub fn verify_and_parse_with(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        profile: protime_model::Profile,
+    ) -> Result<ClockingChange, ReceiveError> {
         self.verify(headers, body)?;
-        Ok(protime_model::parse_delivery(body)?)
+        Ok(protime_model::parse_delivery_with(body, profile)?)
     }
 }
 
@@ -238,7 +262,10 @@ impl Default for SeenChange {
 impl SeenChange {
     fn of(change: &protime_model::ClockingChange) -> Self {
         let kind = match change {
-            protime_model::ClockingChange::InsertOrUpdate(clocking) => clocking.kind.name(),
+            protime_model::ClockingChange::InsertOrUpdate(clocking) => clocking
+                .kind
+                .as_ref()
+                .map_or("(no kind)", |kind| kind.name()),
             protime_model::ClockingChange::Delete { .. } => "-",
         };
         Self {
@@ -320,6 +347,7 @@ pub struct ReceiveCore {
     sink: Arc<dyn DeliverySink>,
     invalid_delivery: InvalidDeliveryPolicy,
     content_type: ContentTypePolicy,
+    profile: protime_model::Profile,
 }
 
 impl std::fmt::Debug for ReceiveCore {
@@ -328,6 +356,7 @@ impl std::fmt::Debug for ReceiveCore {
             .field("verifier", &self.verifier)
             .field("invalid_delivery", &self.invalid_delivery)
             .field("content_type", &self.content_type)
+            .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
 }
@@ -341,7 +370,46 @@ impl ReceiveCore {
             sink,
             invalid_delivery: InvalidDeliveryPolicy::default(),
             content_type: ContentTypePolicy::default(),
+            profile: protime_model::Profile::Documented,
         }
+    }
+
+    /// Sets the validation profile of deliveries (default `Profile::Documented`: only what
+    /// the Protime docs require is mandatory). Under `Profile::Strict`, an `InsertOrUpdate`
+    /// without `person`, `date`, `timeOfDayInMinutes` or `kind` is invalid, and handled as
+    /// [`Self::with_invalid_delivery`] says.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protime_model::Profile;
+    /// use protime_webhooks::receive::ReceiveCore;
+    /// use protime_webhooks::signature::{sign, SignatureScheme, Verifier, WebhookKey};
+    /// use protime_webhooks::InMemorySink;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let key = WebhookKey::new("k").unwrap();
+    /// let verifier = Verifier::new(SignatureScheme::default(), [key.clone()]).unwrap();
+    /// // The docs' delta example: only changeVersion, id and date.
+    /// let body = bytes::Bytes::from_static(br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0B","id":1050,"date":"2024-12-02"}}"#);
+    /// let headers = sign(&SignatureScheme::default(), &key, &body, None).unwrap();
+    /// for (profile, outcome) in [(Profile::Documented, "applied"), (Profile::Strict, "dead_lettered")] {
+    ///     let core = ReceiveCore::new(verifier.clone(), Arc::new(InMemorySink::default()))
+    ///         .with_profile(profile);
+    ///     assert_eq!(core.profile(), profile);
+    ///     let answer = core.handle(&headers, body.clone()).await;
+    ///     assert_eq!(answer.body, format!(r#"{{"outcome":"{outcome}"}}"#));
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_profile(mut self, profile: protime_model::Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The validation profile of deliveries.
+    pub fn profile(&self) -> protime_model::Profile {
+        self.profile
     }
 
     /// Sets what happens to authentic but invalid deliveries.
@@ -405,7 +473,7 @@ impl ReceiveCore {
                 return Rejection::Unauthorized.answer();
             }
         };
-        let change = protime_model::parse_delivery(&body);
+        let change = protime_model::parse_delivery_with(&body, self.profile);
         let origin = WebhookOrigin::new(body, verified.key_fingerprint);
         let mut seen = SeenChange::default();
         let delivery = match change {

@@ -61,6 +61,8 @@ pub struct ReceiverConfig {
     budget: Arc<BodyBudget>,
     /// Sees every request whose body was read (see [`Self::with_observer`]).
     observer: Option<RequestObserver>,
+    /// How deliveries are validated (see [`Self::with_profile`]).
+    profile: protime_model::Profile,
 }
 
 /// Sees each request the [`router`] has read — method, URI, headers and the raw body,
@@ -98,6 +100,7 @@ impl Default for ReceiverConfig {
             max_buffered_bytes: 16 * 1024 * 1024,
             budget: Arc::default(),
             observer: None,
+            profile: protime_model::Profile::Documented,
         }
     }
 }
@@ -190,6 +193,27 @@ impl ReceiverConfig {
     pub fn with_observer(mut self, observer: RequestObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+    /// Sets the validation profile of deliveries. The default, `Profile::Documented`,
+    /// requires only what the Protime docs require (`changeType`, `data.id`,
+    /// `data.changeVersion`); `Profile::Strict` also requires `person`, `date`,
+    /// `timeOfDayInMinutes` and `kind`, and a delivery without them is handled as
+    /// [`Self::invalid_delivery`] says (dead-lettered by default).
+    ///
+    /// ```
+    /// use protime_model::Profile;
+    /// use protime_webhooks::receiver::ReceiverConfig;
+    /// assert_eq!(ReceiverConfig::default().profile(), Profile::Documented);
+    /// let config = ReceiverConfig::default().with_profile(Profile::Strict);
+    /// assert_eq!(config.profile(), Profile::Strict);
+    /// ```
+    pub fn with_profile(mut self, profile: protime_model::Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+    /// The validation profile of deliveries (see [`Self::with_profile`]).
+    pub fn profile(&self) -> protime_model::Profile {
+        self.profile
     }
     /// Sets [`Self::max_concurrent_body_reads`] (at least 1).
     pub fn with_max_concurrent_body_reads(mut self, reads: usize) -> Self {
@@ -331,7 +355,7 @@ where
                 tracing::warn!(%error, "webhook delivery refused: signature check failed");
                 Rejection::Unauthorized
             })?;
-        let change = protime_model::parse_delivery(&raw_body);
+        let change = protime_model::parse_delivery_with(&raw_body, state.config.profile);
         Ok(Self {
             raw_body,
             change,
@@ -380,7 +404,8 @@ async fn receive(State(state): State<ReceiverState>, request: Request) -> Respon
 pub fn router(verifier: Verifier, config: ReceiverConfig, sink: Arc<dyn DeliverySink>) -> Router {
     let core = ReceiveCore::new(verifier, sink)
         .with_invalid_delivery(config.invalid_delivery)
-        .with_content_type(config.content_type);
+        .with_content_type(config.content_type)
+        .with_profile(config.profile);
     let state = ReceiverState {
         core,
         config: Arc::new(config),

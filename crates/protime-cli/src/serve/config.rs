@@ -54,6 +54,10 @@ struct SubscriptionConfig {
     allow_insecure_destinations: bool,
     /// The signature scheme (defaults: the `--signature-*` flags' defaults).
     signature: Option<SignatureSettings>,
+    /// Validate deliveries and synced clockings with the strict profile (`person`, `date`,
+    /// `timeOfDayInMinutes` and `kind` required); default false: only what the docs require.
+    #[serde(default)]
+    strict: bool,
 }
 
 /// A day in the configuration: a TOML date (`from = 2026-01-01`) or a string
@@ -98,6 +102,8 @@ pub(super) struct Plan {
     pub(super) forced_interval: Duration,
     /// How deliveries are signed.
     pub(super) scheme: SignatureScheme,
+    /// How deliveries (and the clockings of its syncs) are validated.
+    pub(super) profile: protime_model::Profile,
 }
 
 impl Plan {
@@ -148,6 +154,7 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
         client_secret: Some(&secret),
         user_agent: Some(&config.user_agent),
         allow_insecure_destinations: config.allow_insecure_destinations,
+        profile: crate::api::profile_of(config.strict),
     })
     .with_context(|| format!("subscription {}", config.name))?;
     let store = config
@@ -189,6 +196,7 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
                 .with_context(|| format!("subscription {}: signature", config.name))?,
             None => defaults.signature.scheme()?,
         },
+        profile: crate::api::profile_of(config.strict),
     }
     .checked()
 }
@@ -260,7 +268,9 @@ pub(super) fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<Confi
         };
         let plan = Plan {
             name: "default".into(),
-            client: args.connection.client()?,
+            client: args
+                .connection
+                .client_with_profile(crate::api::profile_of(args.strict))?,
             destination: destination.clone(),
             path: args.path.clone(),
             store: args.store.clone(),
@@ -270,6 +280,7 @@ pub(super) fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<Confi
             check: Duration::from_secs(args.check_seconds.max(1)),
             forced_interval: Duration::from_secs(args.forced_renewal_interval_seconds),
             scheme: args.signature.scheme()?,
+            profile: crate::api::profile_of(args.strict),
         };
         return Ok((vec![plan.checked()?], None));
     };

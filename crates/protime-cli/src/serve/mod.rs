@@ -123,6 +123,12 @@ pub(crate) struct ServeArgs {
     /// of a PostgreSQL store (default: host name and process id).
     #[arg(long, env = "PROTIME_REPLICA_NAME")]
     replica_name: Option<String>,
+    /// Validate deliveries and synced clockings with the strict profile (`person`, `date`,
+    /// `timeOfDayInMinutes` and `kind` required), for the subscription of the flags; in a
+    /// configuration file, `strict = true` per subscription. By default only what the
+    /// Protime docs require is mandatory.
+    #[arg(long, conflicts_with = "config")]
+    strict: bool,
     /// With a PostgreSQL store, how often a replica that does not renew reads the kept keys
     /// and tries to take the renewal lease over (at least 100).
     #[arg(long, default_value_t = 1000, value_name = "MILLISECONDS")]
@@ -145,6 +151,8 @@ struct Running {
     /// Name, store, verifier and destination live here.
     lifecycle: Lifecycle,
     path: String,
+    /// How this subscription's deliveries are validated.
+    profile: protime_model::Profile,
 }
 
 /// This replica's default name: the host and the process id.
@@ -231,6 +239,7 @@ async fn start(
         ownership,
         location: plan.store,
         path: plan.path,
+        profile: plan.profile,
         lifecycle: Lifecycle {
             name,
             client: plan.client,
@@ -253,7 +262,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if args.check_config {
         for plan in &plans {
             println!(
-                "subscription {}: {} -> {} (path {}), store {}, state {}",
+                "subscription {}: {} -> {} (path {}), store {}, state {}, validation {}",
                 plan.name,
                 plan.client.base_url(),
                 plan.destination,
@@ -263,7 +272,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                     (StoreLocation::Postgres(_), _) => "in the store".to_owned(),
                     (_, Some(directory)) => directory.display().to_string(),
                     (_, None) => "none".to_owned(),
-                }
+                },
+                plan.profile
             );
         }
         println!("configuration OK: {} subscription(s)", plans.len());
@@ -310,7 +320,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
             &part.path,
             part.lifecycle.verifier.clone(),
             // One budget of buffered bytes for every subscription on this port.
-            receiver_config.clone(),
+            receiver_config.clone().with_profile(part.profile),
             part.lifecycle.store.sink(),
         )?
         .layer(axum::middleware::from_fn(

@@ -409,7 +409,8 @@ impl FeedPage {
 /// The change a backend's log entry holds, read back: the webhook body exactly as received,
 /// or — for a synced item, which has no body — the change as the backend serialized it
 /// (`serde_json` of [`ClockingChange`]). Either is parsed again through
-/// [`protime_model::parse_delivery`], so what a store returns meets the current rules. The
+/// [`protime_model::parse_delivery`] (the default, documented profile, which accepts whatever
+/// the strict one accepted), so what a store returns meets the current rules. The
 /// error says what is wrong, for the backend to report with the entry's position.
 ///
 /// ```
@@ -417,6 +418,13 @@ impl FeedPage {
 /// let body = br#"{"changeType":"Delete","data":{"changeVersion":"0A","id":7}}"#;
 /// assert_eq!(stored_change(Some(body), None).unwrap().id().get(), 7);
 /// assert!(stored_change(None, None).is_err());
+/// // A `change_json` written before the validation profiles (every field present) and one
+/// // of a partial clocking (valid under the default profile) both read back.
+/// let old = r#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0A","id":8,"person":{"id":1},"date":"2026-01-15","timeOfDayInMinutes":480,"kind":"InOut"}}"#;
+/// let read = stored_change(None, Some(old)).unwrap();
+/// assert_eq!(serde_json::to_string(&read).unwrap(), old);
+/// let partial = r#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0B","id":9,"date":"2026-01-15"}}"#;
+/// assert_eq!(serde_json::to_string(&stored_change(None, Some(partial)).unwrap()).unwrap(), partial);
 /// ```
 pub fn stored_change(
     raw_body: Option<&[u8]>,
