@@ -428,6 +428,102 @@ async fn the_sync_validates_list_items_under_the_client_s_profile() {
 }
 
 #[tokio::test]
+async fn a_delta_initial_load_of_items_shaped_like_the_docs_examples_loads_by_default() {
+    // https://documentation.myprotime.eu/protimeapi/how-to/track-changes-with-delta/: the
+    // items carry only changeVersion, id and date. One page of them, a next page with a
+    // complete item: no page fails as a whole.
+    for profile in [
+        protime_model::Profile::Documented,
+        protime_model::Profile::Strict,
+    ] {
+        let server = MockServer::start().await;
+        mount_token(&server, "t", None).await;
+        Mock::given(method("GET"))
+            .and(path(format!("{API}/clockings")))
+            .and(query_param("delta", ""))
+            .and(wiremock::matchers::query_param_is_missing(
+                "continuationToken",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [
+                    {"changeVersion": "0000090200004BD0000A", "id": 76547, "date": "2024-01-05"},
+                    {"changeVersion": "0000090200004BD0000B", "id": 76548, "date": "2024-01-06"}
+                ],
+                "nextLink": format!("{API}/clockings?delta=&continuationToken=c1")
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("{API}/clockings")))
+            .and(query_param("continuationToken", "c1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [clocking(1)],
+                "deltaLink": format!("{API}/delta/clockings?deltaToken=d1")
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let snapshot = client_with(&server, profile)
+            .delta_initial_load(&DeltaFilter::since(recent_start()))
+            .await
+            .unwrap();
+        let ids: Vec<i64> = snapshot.clockings.iter().map(|c| c.id.get()).collect();
+        match profile {
+            protime_model::Profile::Documented => {
+                assert_eq!(ids, [76547, 76548, 1]);
+                assert!(snapshot.invalid.is_empty());
+                assert_eq!(snapshot.clockings[0].person, None);
+                assert_eq!(snapshot.clockings[0].kind, None);
+            }
+            _ => {
+                assert_eq!(ids, [1]);
+                assert_eq!(snapshot.invalid.len(), 2, "kept with the JSON as listed");
+                assert_eq!(snapshot.invalid[0].0["id"], 76547);
+                assert!(snapshot.invalid[0].1.to_string().contains("/data/person"));
+            }
+        }
+        assert!(snapshot.token.link().contains("deltaToken=d1"));
+    }
+}
+
+#[tokio::test]
+async fn a_next_link_to_the_page_just_read_is_refused_instead_of_looping() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", None).await;
+    let looping = format!("{API}/clockings?delta=&continuationToken=same");
+    Mock::given(method("GET"))
+        .and(path(format!("{API}/clockings")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [clocking(1)],
+            "nextLink": looping
+        })))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let error = client
+        .delta_initial_load(&DeltaFilter::since(recent_start()))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("never end"), "{error}");
+    let pages: Vec<_> = client.clocking_pages(&january()).collect().await;
+    assert_eq!(
+        pages.len(),
+        2,
+        "the first page, then the refusal of the page linking to itself"
+    );
+    assert!(pages[0].is_ok());
+    assert!(
+        pages[1]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("never end")
+    );
+    assert!(server.received_requests().await.unwrap().len() < 10);
+}
+
+#[tokio::test]
 async fn delta_initial_load_then_changes_then_410() {
     let server = MockServer::start().await;
     mount_token(&server, "t", None).await;

@@ -1,6 +1,7 @@
 //! `protime dead-letters list|show|replay`: the authentic deliveries that failed validation,
-//! kept with their errors; after a fix (a more tolerant profile, a newer protime, corrected
-//! rules) a replay validates them again and records those that pass, like a delivery.
+//! kept with their errors; after a fix (the default profile for what a `--strict` receiver
+//! refused, a newer protime, corrected rules) a replay validates them again and records those
+//! that pass, like a delivery.
 
 use std::io::Write as _;
 
@@ -53,6 +54,10 @@ pub(crate) enum DeadLettersCommand {
         /// Validate only; record nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Validate with the strict profile (`person`, `date`, `timeOfDayInMinutes` and
+        /// `kind` required). By default only what the Protime docs require is mandatory.
+        #[arg(long)]
+        strict: bool,
         /// One JSON object per dead letter.
         #[arg(long)]
         json: bool,
@@ -143,11 +148,12 @@ async fn replay_one(
     store: &Store,
     letter: &StoredDeadLetter,
     dry_run: bool,
+    profile: protime_model::Profile,
 ) -> anyhow::Result<Replayed> {
     if let Some(outcome) = &letter.replay_outcome {
         return Ok(Replayed::LeftAlone(outcome.clone()));
     }
-    let change = match protime_model::parse_delivery(&letter.raw_body) {
+    let change = match protime_model::parse_delivery_with(&letter.raw_body, profile) {
         Ok(change) => change,
         Err(errors) => return Ok(Replayed::Invalid(errors)),
     };
@@ -309,8 +315,10 @@ pub(crate) async fn run(command: DeadLettersCommand) -> anyhow::Result<Outcome> 
             ids,
             all,
             dry_run,
+            strict,
             json,
         } => {
+            let profile = crate::api::profile_of(strict);
             let store = store.open_existing().await?;
             let letters = if all {
                 let mut letters = store.dead_letters().await?;
@@ -326,7 +334,7 @@ pub(crate) async fn run(command: DeadLettersCommand) -> anyhow::Result<Outcome> 
             let mut still_invalid = 0_usize;
             let mut result = Ok(());
             for letter in &letters {
-                match replay_one(&store, letter, dry_run).await {
+                match replay_one(&store, letter, dry_run, profile).await {
                     Ok(replayed) => {
                         if matches!(replayed, Replayed::Invalid(_)) {
                             still_invalid += 1;

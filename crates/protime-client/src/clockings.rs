@@ -133,8 +133,10 @@ pub enum IfChanged {
 pub struct DeltaSnapshot {
     /// Every clocking of the filter that passed validation.
     pub clockings: Vec<Clocking>,
-    /// Items that failed validation, with why (kept, not dropped silently).
-    pub invalid: Vec<(raw::Clocking, ValidationErrors)>,
+    /// Items that failed validation, as JSON exactly as listed (an item may lack fields
+    /// the generated `protime_raw::types::Clocking` requires), with why: kept, not dropped
+    /// silently.
+    pub invalid: Vec<(serde_json::Value, ValidationErrors)>,
     /// Where to ask for the changes since this load.
     pub token: DeltaToken,
 }
@@ -169,6 +171,25 @@ enum Page {
     Done,
 }
 
+/// A `nextLink` that names the page just read would make the list endless: refused.
+fn refuse_a_loop(
+    current: Option<&str>,
+    next: &Page,
+    operation: &'static str,
+    status: u16,
+) -> Result<(), Error> {
+    match (current, next) {
+        (Some(current), Page::Link(next)) if current == next => Err(Error::InvalidResponse {
+            operation,
+            status: Some(status),
+            message: format!(
+                "nextLink {next:?} names the page just read: the list would never end"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A 410 on a delta request means the delta expired (72 hours after its last use); on other
 /// requests it stays an [`Error::Api`].
 fn delta_expired(error: Error) -> Error {
@@ -186,6 +207,17 @@ struct PageBody<'a> {
     value: Vec<&'a serde_json::value::RawValue>,
     #[serde(rename = "nextLink")]
     next_link: Option<String>,
+}
+
+/// A page of a delta initial load with its items still as raw JSON (see [`PageBody`]).
+#[derive(serde::Deserialize)]
+struct DeltaLoadPage<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a serde_json::value::RawValue>,
+    #[serde(rename = "nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "deltaLink")]
+    delta_link: Option<String>,
 }
 
 fn decode_page(
@@ -219,28 +251,22 @@ fn decode_page(
 }
 
 impl ProtimeClient {
-    /// The first page of a delta initial load: `GET …/clockings?filter=…&delta=`, with
-    /// `externalReferences=` when asked for.
-    async fn first_delta_page(
+    /// The URL of the first page of a delta initial load:
+    /// `GET …/clockings?filter=…&delta=`, with `externalReferences=` when asked for — the
+    /// request the generated `list_clockings` sends, built by hand so that each item is
+    /// validated from its own bytes (a partial item, as in the docs' delta examples, must not
+    /// fail its page).
+    fn first_delta_url(
         &self,
         filter: &DeltaFilter,
         references: Option<&str>,
-    ) -> Result<raw::ClockingList, Error> {
-        let expression = filter.expression();
-        let references = references.map(str::to_owned);
-        Ok(self
-            .execute("delta_initial_load", |raw_client, _| async move {
-                let mut request = raw_client
-                    .list_clockings()
-                    .filter(expression)
-                    .delta(String::new());
-                if let Some(references) = references {
-                    request = request.external_references(references);
-                }
-                request.send().await
-            })
-            .await?
-            .into_inner())
+    ) -> Result<reqwest::Url, Error> {
+        let mut url = self.link_url(&format!("{}/clockings", protime_raw::API_PATH_PREFIX))?;
+        url.query_pairs_mut()
+            .append_pair("filter", &filter.expression())
+            .append_pair("delta", "");
+        add_references(&mut url, references);
+        Ok(url)
     }
 
     /// Every clocking of `filter`, page after page: follows `nextLink` (host-relative) until
@@ -369,6 +395,10 @@ impl ProtimeClient {
                     if let Some(error) = refused {
                         return Some((Err(error), (Page::Done, number, None)));
                     }
+                    let current = match &page {
+                        Page::Link(link) => Some(link.clone()),
+                        _ => None,
+                    };
                     let url = match page {
                         Page::Done => return None,
                         Page::First => self.clockings_url(filter, query.as_deref()),
@@ -383,7 +413,9 @@ impl ProtimeClient {
                     };
                     Some(
                         match fetched.and_then(|(status, body)| {
-                            decode_page(number, status, &body, self.profile())
+                            let (page, next) = decode_page(number, status, &body, self.profile())?;
+                            refuse_a_loop(current.as_deref(), &next, "list_clockings", status)?;
+                            Ok((page, next))
                         }) {
                             Err(error) => (Err(error), (Page::Done, number, None)),
                             Ok((page, next)) => (Ok(page), (next, number + 1, None)),
@@ -556,28 +588,37 @@ impl ProtimeClient {
     ) -> Result<DeltaSnapshot, Error> {
         filter.check_at(chrono::Utc::now().date_naive())?;
         let query = ExternalReference::query(references)?;
-        let mut page = self
-            .first_delta_page(filter, query.as_deref())
-            .await
-            .map_err(delta_expired)?;
+        let mut url = self.first_delta_url(filter, query.as_deref())?;
+        let mut current: Option<String> = None;
         let mut clockings = Vec::new();
         let mut invalid = Vec::new();
         loop {
+            let (status, body) = self
+                .get_bytes("delta_initial_load", url)
+                .await
+                .map_err(delta_expired)?;
+            let page: DeltaLoadPage<'_> =
+                serde_json::from_slice(&body).map_err(|e| Error::InvalidResponse {
+                    operation: "delta_initial_load",
+                    status: Some(status),
+                    message: format!("the page is not a clockings list: {e}"),
+                })?;
             for item in page.value {
-                match crate::convert::clocking_from_raw_with(item.clone(), self.profile()) {
+                match protime_model::parse_clocking_with(item.get().as_bytes(), self.profile()) {
                     Ok(clocking) => clockings.push(clocking),
-                    Err(errors) => invalid.push((item, errors)),
+                    Err(errors) => invalid.push((
+                        serde_json::from_str(item.get()).unwrap_or(serde_json::Value::Null),
+                        errors,
+                    )),
                 }
             }
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => {
-                    page = self
-                        .get_link(
-                            "delta_initial_load",
-                            &link_with_references(&next, query.as_deref()),
-                        )
-                        .await
-                        .map_err(delta_expired)?;
+                    let next = link_with_references(&next, query.as_deref());
+                    let as_page = Page::Link(next.clone());
+                    refuse_a_loop(current.as_deref(), &as_page, "delta_initial_load", status)?;
+                    url = self.link_url(&next)?;
+                    current = Some(next);
                 }
                 (None, Some(delta_link)) => {
                     return Ok(DeltaSnapshot {
@@ -592,7 +633,7 @@ impl ProtimeClient {
                 (None, None) => {
                     return Err(Error::InvalidResponse {
                         operation: "delta_initial_load",
-                        status: Some(200),
+                        status: Some(status),
                         message: "the last page has neither nextLink nor deltaLink".into(),
                     });
                 }
