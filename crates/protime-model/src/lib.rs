@@ -84,7 +84,6 @@ pub use profile::Profile;
 #[doc(hidden)]
 pub use schema::{StrictClocking, StrictClockingChange};
 
-
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
