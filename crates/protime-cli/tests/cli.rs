@@ -618,7 +618,7 @@ fn api_errors_are_one_line_in_the_clis_words_with_the_fix() {
         .unwrap();
     let stderr = one_line(&output);
     assert!(
-        stderr.contains("--client-id") || stderr.contains("--base-url"),
+        stderr.contains("--token-url") && stderr.contains("network"),
         "{stderr}"
     );
 }
