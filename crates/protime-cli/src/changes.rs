@@ -45,7 +45,7 @@ fn line(entry: &FeedEntry) -> anyhow::Result<String> {
     let value = serde_json::json!({
         "cursor": entry.cursor.0,
         "origin": entry.origin,
-        "received_at": entry.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "received_at": crate::store::rfc3339(entry.received_at),
         "change": entry.change,
     });
     Ok(serde_json::to_string(&value)?)

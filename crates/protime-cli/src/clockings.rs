@@ -121,11 +121,11 @@ pub(crate) async fn run(command: ClockingsCommand) -> anyhow::Result<Outcome> {
                     .await
                     .context("cannot read the clockings")?;
                 for clocking in &page {
-                    let data = wire(clocking)?;
+                    // JSON lines straight from the clocking; a table row reads its wire form.
                     let text = if json {
-                        serde_json::to_string(&data)?
+                        serde_json::to_string(clocking)?
                     } else {
-                        row(&data)
+                        row(&wire(clocking)?)
                     };
                     if !emit(&mut out, &text) {
                         break 'pages;

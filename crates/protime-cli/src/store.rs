@@ -181,7 +181,8 @@ pub(crate) struct StoredDeadLetter {
     pub(crate) replay_outcome: Option<String>,
 }
 
-fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
+/// A store timestamp as the CLI prints it: RFC 3339 in UTC, microseconds.
+pub(crate) fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 

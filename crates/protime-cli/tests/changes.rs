@@ -63,11 +63,7 @@ fn changes(store: &str, since: u64) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    common::json_lines(&output.stdout)
 }
 
 fn cursor(line: &Value) -> u64 {

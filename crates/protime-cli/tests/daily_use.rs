@@ -10,7 +10,7 @@
     missing_docs
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -18,25 +18,12 @@ use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 mod common;
-use common::{free_port, terminate};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("protime-daily-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{free_port, temp_dir, terminate};
 
 /// `protime` connected to the sandbox.
 fn protime(sandbox: &RunningSandbox, args: &[&str]) -> Command {
-    let credentials = sandbox.client_credentials();
     let mut command = common::protime(args);
-    command
-        .env("PROTIME_BASE_URL", sandbox.base_url())
-        .env("PROTIME_TOKEN_URL", sandbox.token_url())
-        .env("PROTIME_CLIENT_ID", &credentials.client_id)
-        .env("PROTIME_CLIENT_SECRET", &credentials.client_secret)
-        .env("PROTIME_USER_AGENT", "DailyUseTest/1.0 (protime)");
+    common::with_sandbox_env(&mut command, sandbox, "DailyUseTest/1.0 (protime)");
     command
 }
 
@@ -58,11 +45,7 @@ fn json_of(output: &Output) -> Value {
 }
 
 fn json_lines(output: &Output) -> Vec<Value> {
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    common::json_lines(&output.stdout)
 }
 
 fn trigger(sandbox: &RunningSandbox, args: &[&str]) -> Value {

@@ -10,32 +10,14 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderName;
-use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use protime_sandbox::{Sandbox, SandboxConfig};
 use protime_webhooks::signature::{KeyEncoding, SignatureEncoding, SignatureScheme, SignedContent};
 
 mod common;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("protime-doctor-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn with_sandbox_env(command: &mut Command, sandbox: &RunningSandbox) {
-    let credentials = sandbox.client_credentials();
-    command
-        .env("PROTIME_BASE_URL", sandbox.base_url())
-        .env("PROTIME_TOKEN_URL", sandbox.token_url())
-        .env("PROTIME_CLIENT_ID", &credentials.client_id)
-        .env("PROTIME_CLIENT_SECRET", &credentials.client_secret)
-        .env("PROTIME_USER_AGENT", "DoctorTest/1.0 (protime)")
-        .env_remove("PROTIME_LOG");
-}
 
 fn receive(port: u16, extra: &[&str]) -> common::Started {
     let mut command = common::protime(&["receive", "--port", &port.to_string(), "--in-memory"]);
@@ -96,7 +78,7 @@ async fn diagnose_one(name: &str, scheme: SignatureScheme, expected_flags: &str)
     })
     .await
     .unwrap();
-    let dir = temp_dir(name);
+    let dir = common::temp_dir(name);
     let (capture_dir, key_file) = (dir.join("captures"), dir.join("webhook.keys"));
     let port = common::free_port();
 
@@ -116,7 +98,7 @@ async fn diagnose_one(name: &str, scheme: SignatureScheme, expected_flags: &str)
         .args(["--destination", &format!("http://127.0.0.1:{port}/")])
         .arg("--key-file")
         .arg(&key_file);
-    with_sandbox_env(&mut create, &sandbox);
+    common::with_sandbox_env(&mut create, &sandbox, "DoctorTest/1.0 (protime)");
     let created = create.output().unwrap();
     assert!(created.status.success(), "{created:?}");
     sandbox.generate(2);

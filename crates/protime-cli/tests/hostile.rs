@@ -22,13 +22,6 @@ mod common;
 
 const KEY: &str = "hostile-test-key";
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("protime-hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -129,7 +122,7 @@ fn pid_of(started: &common::Started) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_idle_connections_under_1024_open_files_do_not_delay_a_delivery() {
-    let dir = temp_dir("idle");
+    let dir = common::temp_dir("idle");
     let started = common::start(receive(&dir, &dir.join("store.sqlite"), 1024, &[]));
     let address = common::address_of(&started.url);
     let mut idle = Vec::new();
@@ -153,7 +146,7 @@ async fn two_thousand_idle_connections_under_1024_open_files_do_not_delay_a_deli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_hundred_stalled_unauthenticated_bodies_raise_memory_by_at_most_64_mb() {
-    let dir = temp_dir("stalled");
+    let dir = common::temp_dir("stalled");
     let started = common::start(receive(&dir, &dir.join("store.sqlite"), 4096, &[]));
     let address = common::address_of(&started.url);
     let pid = pid_of(&started);
@@ -213,7 +206,7 @@ async fn four_hundred_stalled_unauthenticated_bodies_raise_memory_by_at_most_64_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_deleted_under_the_receiver_gets_no_2xx_and_is_not_ready() {
-    let dir = temp_dir("deleted");
+    let dir = common::temp_dir("deleted");
     let store = dir.join("store.sqlite");
     let admin = common::free_port();
     let started = common::start(receive(
@@ -239,7 +232,7 @@ async fn a_store_deleted_under_the_receiver_gets_no_2xx_and_is_not_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_store_is_refused_at_start_and_while_running() {
-    let dir = temp_dir("readonly");
+    let dir = common::temp_dir("readonly");
     let store = dir.join("store.sqlite");
     // A store made read-only while the receiver runs: 503, never 2xx.
     let started = common::start(receive(&dir, &store, 4096, &[]));
@@ -267,7 +260,7 @@ async fn a_read_only_store_is_refused_at_start_and_while_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_sent_one_byte_per_second_are_cut_off_within_the_default_10_s() {
-    let dir = temp_dir("slowloris");
+    let dir = common::temp_dir("slowloris");
     let started = common::start(receive(&dir, &dir.join("store.sqlite"), 4096, &[]));
     let address = common::address_of(&started.url);
     let mut stream = TcpStream::connect(&address).await.unwrap();
@@ -306,7 +299,7 @@ async fn headers_sent_one_byte_per_second_are_cut_off_within_the_default_10_s() 
 /// for the last connection, would delete the WAL the receiver is still writing to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_reading_the_store_does_not_lose_acknowledged_deliveries() {
-    let dir = temp_dir("second-process");
+    let dir = common::temp_dir("second-process");
     let store = dir.join("store.sqlite");
     let started = common::start(receive(&dir, &store, 4096, &[]));
     let mut acknowledged = 0;

@@ -35,8 +35,8 @@ fn start_serve(
     store: &Path,
     extra: &[&str],
 ) -> Serve {
-    let credentials = sandbox.client_credentials();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_protime"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_protime"));
+    let mut child = common::with_sandbox_env(&mut command, sandbox, "ServeTest/1.0 (protime)")
         .args(["serve", "--quiet", "--port", &port.to_string()])
         .args(["--destination", &format!("http://127.0.0.1:{port}/")])
         .args(["--allow-insecure-destinations", "--state-dir"])
@@ -46,11 +46,6 @@ fn start_serve(
         .args(["--from", "2026-01-01", "--to", "2026-12-31"])
         .args(["--lead-time-seconds", "3", "--check-seconds", "1"])
         .args(extra)
-        .env("PROTIME_BASE_URL", sandbox.base_url())
-        .env("PROTIME_TOKEN_URL", sandbox.token_url())
-        .env("PROTIME_CLIENT_ID", &credentials.client_id)
-        .env("PROTIME_CLIENT_SECRET", &credentials.client_secret)
-        .env("PROTIME_USER_AGENT", "ServeTest/1.0 (protime)")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -67,13 +62,6 @@ impl Serve {
     fn wait_for(&self, text: &str, limit: Duration) -> Vec<String> {
         common::wait_for_line(&self.lines, text, limit)
     }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("protime-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +81,7 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     })
     .await
     .unwrap();
-    let dir = temp_dir("renewals");
+    let dir = common::temp_dir("renewals");
     let (state, store) = (dir.join("state"), dir.join("store.sqlite"));
     let port = free_port();
 
@@ -254,7 +242,7 @@ async fn one_failing_subscription_does_not_stop_the_others() {
     })
     .await
     .unwrap();
-    let dir = temp_dir("tenants");
+    let dir = common::temp_dir("tenants");
     let (port, admin) = (free_port(), free_port());
     let config = config_file(&dir, &sandbox, port, admin);
     let secret = sandbox.client_credentials().client_secret.clone();
@@ -423,7 +411,7 @@ async fn deliveries_that_stop_verifying_renew_at_once() {
     })
     .await
     .unwrap();
-    let dir = temp_dir("refused");
+    let dir = common::temp_dir("refused");
     let port = free_port();
     let serve = start_serve(
         &sandbox,
@@ -484,7 +472,7 @@ async fn sigterm_under_load_exits_0_with_every_acknowledged_delivery_stored() {
     })
     .await
     .unwrap();
-    let dir = temp_dir("sigterm");
+    let dir = common::temp_dir("sigterm");
     let (state, store) = (dir.join("state"), dir.join("store.sqlite"));
     let port = free_port();
     let serve = start_serve(&sandbox, port, &state, &store, &[]);

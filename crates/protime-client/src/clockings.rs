@@ -171,15 +171,16 @@ enum Page {
     Done,
 }
 
-/// A `nextLink` that names the page just read would make the list endless: refused.
+/// A `nextLink` that names the page just read (`current`) would make the list endless:
+/// refused.
 fn refuse_a_loop(
     current: Option<&str>,
-    next: &Page,
+    next: Option<&str>,
     operation: &'static str,
     status: u16,
 ) -> Result<(), Error> {
     match (current, next) {
-        (Some(current), Page::Link(next)) if current == next => Err(Error::InvalidResponse {
+        (Some(current), Some(next)) if current == next => Err(Error::InvalidResponse {
             operation,
             status: Some(status),
             message: format!(
@@ -414,7 +415,11 @@ impl ProtimeClient {
                     Some(
                         match fetched.and_then(|(status, body)| {
                             let (page, next) = decode_page(number, status, &body, self.profile())?;
-                            refuse_a_loop(current.as_deref(), &next, "list_clockings", status)?;
+                            let next_link = match &next {
+                                Page::Link(link) => Some(link.as_str()),
+                                _ => None,
+                            };
+                            refuse_a_loop(current.as_deref(), next_link, "list_clockings", status)?;
                             Ok((page, next))
                         }) {
                             Err(error) => (Err(error), (Page::Done, number, None)),
@@ -615,8 +620,12 @@ impl ProtimeClient {
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => {
                     let next = link_with_references(&next, query.as_deref());
-                    let as_page = Page::Link(next.clone());
-                    refuse_a_loop(current.as_deref(), &as_page, "delta_initial_load", status)?;
+                    refuse_a_loop(
+                        current.as_deref(),
+                        Some(&next),
+                        "delta_initial_load",
+                        status,
+                    )?;
                     url = self.link_url(&next)?;
                     current = Some(next);
                 }

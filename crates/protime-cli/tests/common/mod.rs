@@ -5,6 +5,7 @@
 pub(crate) mod load;
 
 use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,40 @@ pub(crate) struct Started {
     pub(crate) child: Running,
     pub(crate) url: String,
     pub(crate) lines: mpsc::Receiver<String>,
+}
+
+/// A fresh, empty directory for one test: `protime-test-{name}-{pid}` in the temp dir.
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("protime-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Points `command` at `sandbox`: its URLs and client credentials, a test `user_agent`, and
+/// no log filter inherited from the environment.
+pub(crate) fn with_sandbox_env<'a>(
+    command: &'a mut Command,
+    sandbox: &protime_sandbox::RunningSandbox,
+    user_agent: &str,
+) -> &'a mut Command {
+    let credentials = sandbox.client_credentials();
+    command
+        .env("PROTIME_BASE_URL", sandbox.base_url())
+        .env("PROTIME_TOKEN_URL", sandbox.token_url())
+        .env("PROTIME_CLIENT_ID", &credentials.client_id)
+        .env("PROTIME_CLIENT_SECRET", &credentials.client_secret)
+        .env("PROTIME_USER_AGENT", user_agent)
+        .env_remove("PROTIME_LOG")
+}
+
+/// A command's standard output read as JSON lines.
+pub(crate) fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 /// `protime` with `args`.
