@@ -10,6 +10,8 @@ use crate::Outcome;
 
 /// How long the sandbox may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of the sandbox's answer that is read (it is one small JSON object).
+const MAX_ANSWER: usize = 1 << 20;
 
 /// Arguments of `protime trigger`.
 #[derive(Debug, clap::Args)]
@@ -121,7 +123,7 @@ pub(crate) async fn run(args: TriggerArgs) -> anyhow::Result<Outcome> {
         .timeout(TIMEOUT)
         .build()
         .context("cannot make an HTTP client")?;
-    let response = client
+    let mut response = client
         .post(&url)
         .json(&request)
         .send()
@@ -134,12 +136,19 @@ pub(crate) async fn run(args: TriggerArgs) -> anyhow::Result<Outcome> {
             )
         })?;
     let status = response.status();
-    // The answer is one small JSON object; a sandbox never sends more than this.
-    let body = response
-        .bytes()
+    // The answer is one small JSON object: read at most MAX_ANSWER bytes of it.
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .context("cannot read the sandbox's answer")?;
-    anyhow::ensure!(body.len() <= 1 << 20, "the sandbox's answer is too large");
+        .context("cannot read the sandbox's answer")?
+    {
+        anyhow::ensure!(
+            body.len() + chunk.len() <= MAX_ANSWER,
+            "the sandbox's answer is larger than {MAX_ANSWER} bytes"
+        );
+        body.extend_from_slice(&chunk);
+    }
     if !status.is_success() {
         anyhow::bail!("{}", refusal(status, &body));
     }
