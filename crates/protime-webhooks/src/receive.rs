@@ -519,7 +519,8 @@ impl ReceiveCore {
                     change = seen.change_type,
                     kind = seen.kind,
                     outcome = receipt.name(),
-                    latency_ms = elapsed.as_secs_f64() * 1000.0,
+                    // Hundredths of a millisecond: more digits are noise in a live view.
+                    latency_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0,
                     "delivery"
                 );
                 Answer {
