@@ -35,6 +35,14 @@ pub(crate) struct SandboxArgs {
     /// Hold back deliveries and send them in shuffled batches.
     #[arg(long)]
     reorder: bool,
+    /// Probability (0..=1) that a delivery is lost on the way: never sent, never retried, the
+    /// webhook left enabled (to try `protime serve` with reconciliation).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    lose_deliveries: f64,
+    /// A delta expires this many seconds after its last request (its token then gets `410
+    /// Gone`); Protime's is 72 hours.
+    #[arg(long, default_value_t = 72 * 3600, value_name = "SECONDS")]
+    delta_ttl_seconds: u64,
     /// Validity of new webhooks, in seconds.
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     webhook_validity: u64,
@@ -56,6 +64,12 @@ pub(crate) fn config(args: &SandboxArgs) -> anyhow::Result<SandboxConfig> {
             args.duplicates
         );
     }
+    if !(0.0..=1.0).contains(&args.lose_deliveries) {
+        anyhow::bail!(
+            "--lose-deliveries must be between 0 and 1, got {}",
+            args.lose_deliveries
+        );
+    }
     if !args.rate.is_finite() || args.rate < 0.0 {
         anyhow::bail!(
             "--rate must be 0 or more changes per second, got {}",
@@ -68,6 +82,8 @@ pub(crate) fn config(args: &SandboxArgs) -> anyhow::Result<SandboxConfig> {
         people: args.people,
         days: args.days,
         duplicate_probability: args.duplicates,
+        lose_probability: args.lose_deliveries,
+        delta_token_ttl: Duration::from_secs(args.delta_ttl_seconds),
         reorder: args.reorder.then(ReorderConfig::default),
         example_shaped_items: args.example_shaped_items,
         webhook_validity: Duration::from_secs(args.webhook_validity),
@@ -120,8 +136,8 @@ pub(crate) async fn run(args: SandboxArgs) -> anyhow::Result<Outcome> {
     let stats = running.stats();
     running.shutdown().await;
     eprintln!(
-        "stopped: {} deliveries acknowledged, {} retried, {} failed",
-        stats.delivered, stats.retried, stats.failed
+        "stopped: {} deliveries acknowledged, {} retried, {} failed, {} lost on purpose",
+        stats.delivered, stats.retried, stats.failed, stats.lost
     );
     Ok(Outcome::Success)
 }

@@ -10,7 +10,6 @@
     missing_docs
 )]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -157,37 +156,11 @@ async fn serve_renews_survives_a_kill_during_a_renewal_and_converges() {
     );
 
     // The store equals the sandbox.
-    let expected: BTreeMap<i64, String> = sandbox
-        .current_clockings()
-        .into_iter()
-        .map(|c| {
-            let c = protime_client::convert::clocking_from_raw(c).unwrap();
-            (c.id.get(), c.change_version.as_str().to_owned())
-        })
-        .collect();
-    let stored_store = SqliteStore::open(&store).unwrap();
-    let stored: BTreeMap<i64, String> = stored_store
-        .clockings()
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.id.get(), c.change_version.as_str().to_owned()))
-        .collect();
-    let differences = expected
-        .iter()
-        .filter(|(id, version)| stored.get(id) != Some(version))
-        .count()
-        + stored
-            .keys()
-            .filter(|id| !expected.contains_key(id))
-            .count();
+    let (differences, stored, expected) = common::store_differences(sandbox.sandbox(), &store);
     assert_eq!(
-        differences,
-        0,
-        "store != sandbox ({} vs {} clockings)",
-        stored.len(),
-        expected.len()
+        differences, 0,
+        "store != sandbox ({stored} vs {expected} clockings)"
     );
-    drop(stored_store);
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -149,6 +149,11 @@ pub struct SandboxConfig {
     pub duplicate_probability: f64,
     /// Hold back deliveries and send them in shuffled batches. Default `None` (send at once).
     pub reorder: Option<ReorderConfig>,
+    /// Probability (0..=1) that a delivery is lost on the way: never sent and never retried,
+    /// while the webhook stays enabled — what a delivery lost during an outage longer than
+    /// Protime's retry window looks like to a receiver. Only a full sync or a delta can
+    /// recover it. Counted in [`crate::Stats::lost`]. Default 0.
+    pub lose_probability: f64,
     /// Shape list, get and delta items like the docs' examples instead of complete
     /// clockings: items of a delta (its initial load and its pages) carry only
     /// `changeVersion`, `id` and `date`, as on
@@ -191,6 +196,7 @@ impl Default for SandboxConfig {
             delivery_timeout: Duration::from_secs(5),
             max_concurrent_deliveries: 8,
             duplicate_probability: 0.0,
+            lose_probability: 0.0,
             reorder: None,
             example_shaped_items: false,
             generate_every: None,
@@ -240,6 +246,9 @@ impl SandboxConfig {
         }
         if !(0.0..=1.0).contains(&self.duplicate_probability) {
             return fail("duplicate_probability must be within 0..=1");
+        }
+        if !(0.0..=1.0).contains(&self.lose_probability) {
+            return fail("lose_probability must be within 0..=1");
         }
         if self.max_concurrent_deliveries == 0 {
             return fail("max_concurrent_deliveries must be at least 1");

@@ -1,6 +1,6 @@
 //! Webhook deliveries: one signed POST per change and webhook, sent concurrently (bounded),
 //! retried on the configured schedule, the webhook disabled when retries run out; optional
-//! duplicates and shuffled batches.
+//! duplicates, shuffled batches and deliveries lost on the way.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -70,6 +70,12 @@ fn start(shared: &Arc<Shared>, job: Job) {
 
 /// Delivers one job with retries; always marks it done.
 async fn deliver(shared: Arc<Shared>, job: Job) {
+    if !job.duplicate && shared.roll_lost() {
+        shared.counters.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(webhook = %job.webhook_id, "delivery lost on purpose (lose_probability)");
+        shared.job_done();
+        return;
+    }
     let mut shutdown = shared.shutdown.subscribe();
     let mut attempt = 0_usize;
     loop {

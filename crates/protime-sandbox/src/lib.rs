@@ -143,6 +143,7 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     duplicates_sent: AtomicU64,
     dropped: AtomicU64,
+    lost: AtomicU64,
     webhooks_disabled: AtomicU64,
 }
 
@@ -214,6 +215,11 @@ impl Shared {
         p > 0.0 && self.delivery_rng().chance(p)
     }
 
+    fn roll_lost(&self) -> bool {
+        let p = self.config.lose_probability;
+        p > 0.0 && self.delivery_rng().chance(p)
+    }
+
     fn webhook_enabled(&self, id: &str) -> bool {
         self.lock().webhook_enabled(id, now_utc())
     }
@@ -259,6 +265,9 @@ pub struct Stats {
     pub duplicates_sent: u64,
     /// Deliveries not made because their webhook was no longer enabled.
     pub dropped: u64,
+    /// Deliveries lost on purpose ([`SandboxConfig::lose_probability`]): never sent, while
+    /// their webhook stayed enabled.
+    pub lost: u64,
     /// Webhooks disabled because retries ran out.
     pub webhooks_disabled: u64,
     /// Deliveries queued, in flight or waiting for a retry.
@@ -570,6 +579,7 @@ impl Sandbox {
             failed: get(&c.failed),
             duplicates_sent: get(&c.duplicates_sent),
             dropped: get(&c.dropped),
+            lost: get(&c.lost),
             webhooks_disabled: get(&c.webhooks_disabled),
             pending_deliveries: self.shared.pending.load(Ordering::SeqCst) as u64,
         }

@@ -221,6 +221,10 @@ fn new_needs_a_runtime_and_a_valid_config() {
             ..SandboxConfig::default()
         },
         SandboxConfig {
+            lose_probability: -0.1,
+            ..SandboxConfig::default()
+        },
+        SandboxConfig {
             tenant: "a/b".into(),
             ..SandboxConfig::default()
         },

@@ -236,6 +236,33 @@ async fn duplicates_and_reordering_do_not_break_convergence() {
 }
 
 #[tokio::test]
+async fn lost_deliveries_are_never_sent_and_leave_the_webhook_enabled() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        lose_probability: 0.3,
+        ..empty_config()
+    })
+    .await
+    .unwrap();
+    let api = Api::authorized(&sandbox).await;
+    let receiver = receiver(&api, "", SignatureScheme::default()).await;
+    let generated = sandbox.generate(100).len() as u64;
+    assert!(sandbox.wait_idle(Duration::from_secs(10)).await);
+
+    let stats = sandbox.stats();
+    assert!(stats.lost > 10 && stats.lost < 60, "{stats:?}");
+    assert_eq!(stats.delivered + stats.lost, generated, "{stats:?}");
+    assert_eq!(stats.retried + stats.failed, 0, "{stats:?}");
+    assert_eq!(receiver.sink.change_log().len() as u64, stats.delivered);
+    // Nothing tells the receiver: the webhook stays enabled.
+    let webhook = api
+        .get(&format!("{WEBHOOKS}/{}", receiver.webhook_id))
+        .await
+        .json();
+    assert_eq!(webhook["status"], "Enabled", "{webhook}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn reordering_alone_shuffles_batches() {
     let sandbox = Sandbox::start(SandboxConfig {
         reorder: Some(ReorderConfig::default()),

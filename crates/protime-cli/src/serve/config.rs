@@ -58,6 +58,15 @@ struct SubscriptionConfig {
     /// `timeOfDayInMinutes` and `kind` required); default false: only what the docs require.
     #[serde(default)]
     strict: bool,
+    /// Keep a Protime delta open behind the webhooks and apply what it returns (see
+    /// `reconcile.rs`); default false, since Protime allows one active delta per collection.
+    #[serde(default)]
+    reconcile: bool,
+    /// Seconds between two delta requests (default: `--reconcile-interval-seconds`).
+    reconcile_interval_seconds: Option<u64>,
+    /// Seconds a delta's changes wait before they are applied, so that webhooks in flight
+    /// arrive first (default: `--reconcile-grace-seconds`).
+    reconcile_grace_seconds: Option<u64>,
 }
 
 /// A day in the configuration: a TOML date (`from = 2026-01-01`) or a string
@@ -104,10 +113,17 @@ pub(super) struct Plan {
     pub(super) scheme: SignatureScheme,
     /// How deliveries (and the clockings of its syncs) are validated.
     pub(super) profile: protime_model::Profile,
+    /// Reconciliation through a delta, when enabled.
+    pub(super) reconcile: Option<super::reconcile::Settings>,
 }
 
 impl Plan {
     fn checked(self) -> anyhow::Result<Self> {
+        if let Some(reconcile) = &self.reconcile {
+            reconcile
+                .check()
+                .with_context(|| format!("subscription {}", self.name))?;
+        }
         if matches!(self.store, StoreLocation::Sqlite(_)) && self.state_dir.is_none() {
             anyhow::bail!(
                 "subscription {}: an SQLite store needs a state directory (--state-dir or state_dir) for its webhook keys; a PostgreSQL store keeps them itself",
@@ -197,6 +213,16 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
             None => defaults.signature.scheme()?,
         },
         profile: crate::api::profile_of(config.strict),
+        reconcile: config.reconcile.then(|| {
+            super::reconcile::Settings::new(
+                config
+                    .reconcile_interval_seconds
+                    .unwrap_or(defaults.reconcile_interval_seconds),
+                config
+                    .reconcile_grace_seconds
+                    .unwrap_or(defaults.reconcile_grace_seconds),
+            )
+        }),
     }
     .checked()
 }
@@ -281,6 +307,12 @@ pub(super) fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<Confi
             forced_interval: Duration::from_secs(args.forced_renewal_interval_seconds),
             scheme: args.signature.scheme()?,
             profile: crate::api::profile_of(args.strict),
+            reconcile: args.reconcile.then(|| {
+                super::reconcile::Settings::new(
+                    args.reconcile_interval_seconds,
+                    args.reconcile_grace_seconds,
+                )
+            }),
         };
         return Ok((vec![plan.checked()?], None));
     };

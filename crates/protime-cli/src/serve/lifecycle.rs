@@ -45,6 +45,8 @@ pub(super) struct Lifecycle {
     pub(super) health: crate::admin::SubscriptionHealth,
     pub(super) watch: Arc<SignatureWatch>,
     pub(super) forced_interval: Duration,
+    /// Reconciliation through a delta, run by whoever renews.
+    pub(super) reconcile: Option<super::reconcile::Settings>,
 }
 
 /// How a subscription's renewals are made exclusive.
@@ -161,7 +163,11 @@ pub(super) async fn run(life: Lifecycle, ownership: Ownership) {
                     return;
                 }
             };
-            keep_alive(&life, &life.subscription(state), None).await;
+            let subscription = life.subscription(state);
+            tokio::join!(
+                keep_alive(&life, &subscription, None),
+                super::reconcile::run(&life)
+            );
         }
         Ownership::Shared {
             store,
@@ -211,9 +217,11 @@ async fn hold(life: &Lifecycle, lease: &OwnerLock, replica: &str) {
         }
     };
     let subscription = life.subscription(state);
+    // Only the lease holder reconciles: Protime allows one active delta per collection.
     tokio::select! {
         () = lease.lost() => {}
         () = keep_alive(life, &subscription, Some(replica)) => {}
+        () = super::reconcile::run(life) => {}
     }
 }
 

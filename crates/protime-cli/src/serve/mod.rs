@@ -23,6 +23,7 @@
 
 mod config;
 mod lifecycle;
+mod reconcile;
 mod state;
 
 use std::net::SocketAddr;
@@ -133,6 +134,20 @@ pub(crate) struct ServeArgs {
     /// and tries to take the renewal lease over (at least 100).
     #[arg(long, default_value_t = 1000, value_name = "MILLISECONDS")]
     follow_interval_ms: u64,
+    /// Keep a Protime delta open behind the webhooks and apply what it returns, counting
+    /// the changes the webhooks had not delivered (for the subscription of the flags; in a
+    /// configuration file, `reconcile = true` per subscription). Off by default: Protime
+    /// allows one active delta per collection, which you may use elsewhere.
+    #[arg(long, conflicts_with = "config")]
+    reconcile: bool,
+    /// Seconds between two delta requests of the reconciliation (well within the delta's
+    /// 72-hour life; at least 1).
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    reconcile_interval_seconds: u64,
+    /// Seconds the changes a delta returned wait before they are applied, so that webhooks
+    /// still in flight arrive first and are not counted as missed.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    reconcile_grace_seconds: u64,
 }
 
 impl ServeArgs {
@@ -253,6 +268,7 @@ async fn start(
             health,
             watch: Arc::new(SignatureWatch::default()),
             forced_interval: plan.forced_interval,
+            reconcile: plan.reconcile,
         },
     })
 }
@@ -262,7 +278,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     if args.check_config {
         for plan in &plans {
             println!(
-                "subscription {}: {} -> {} (path {}), store {}, state {}, validation {}",
+                "subscription {}: {} -> {} (path {}), store {}, state {}, validation {}, reconciliation {}",
                 plan.name,
                 plan.client.base_url(),
                 plan.destination,
@@ -273,7 +289,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                     (_, Some(directory)) => directory.display().to_string(),
                     (_, None) => "none".to_owned(),
                 },
-                plan.profile
+                plan.profile,
+                plan.reconcile
+                    .as_ref()
+                    .map_or_else(|| "off".to_owned(), ToString::to_string)
             );
         }
         println!("configuration OK: {} subscription(s)", plans.len());
