@@ -13,6 +13,7 @@
 //! - `protime schema` — write the JSON Schemas.
 
 mod admin;
+mod alerts;
 mod api;
 mod capture;
 mod changes;

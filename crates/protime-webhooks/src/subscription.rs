@@ -73,6 +73,36 @@ pub struct SubscriptionState {
     pub key_fingerprint: String,
 }
 
+/// What [`Subscription::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Check {
+    /// Protime reports the webhook `Enabled`, and it is valid beyond the lead time.
+    Enabled,
+    /// There is no webhook yet.
+    NoWebhook,
+    /// `validUntil` is within the lead time.
+    ExpiresSoon,
+    /// Protime reports the webhook with another status: disabled (e.g. after deliveries
+    /// failed for too long) or expired.
+    NotEnabled(WebhookStatus),
+    /// Protime no longer knows the webhook (`404`).
+    Gone,
+}
+
+impl Check {
+    /// Whether a re-initialization is due: anything but [`Check::Enabled`].
+    ///
+    /// ```
+    /// use protime_webhooks::subscription::Check;
+    /// assert!(!Check::Enabled.needs_reinitialization());
+    /// assert!(Check::Gone.needs_reinitialization());
+    /// ```
+    pub fn needs_reinitialization(&self) -> bool {
+        !matches!(self, Self::Enabled)
+    }
+}
+
 /// What one re-initialization did.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -359,21 +389,42 @@ impl Subscription {
     /// # Ok(()) }
     /// ```
     pub async fn needs_reinitialization(&self) -> Result<bool, Error> {
+        Ok(self.check().await?.needs_reinitialization())
+    }
+
+    /// What [`Self::needs_reinitialization`] decides on, with the reason: no webhook yet,
+    /// `validUntil` within the lead time (checked first, without a request), or what
+    /// `GET /webhooks/{id}` says — `Enabled`, another status, or `404`.
+    ///
+    /// ```
+    /// use protime_webhooks::subscription::{Check, Error, Subscription};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # use protime_client::{AccessToken, ProtimeClient};
+    /// # use protime_webhooks::signature::{SignatureScheme, Verifier};
+    /// # let client = ProtimeClient::builder().base_url("http://127.0.0.1:9")
+    /// #     .static_token(AccessToken::new("t")).user_agent("Svc/1.0 (Acme)").build()?;
+    /// # let verifier = Verifier::without_keys(SignatureScheme::default()).unwrap();
+    /// let subscription = Subscription::new(client, "https://hooks.acme.example/protime", verifier);
+    /// assert_eq!(subscription.check().await?, Check::NoWebhook);
+    /// # Ok(()) }
+    /// ```
+    pub async fn check(&self) -> Result<Check, Error> {
         let Some(state) = self.state() else {
-            return Ok(true);
+            return Ok(Check::NoWebhook);
         };
         let lead = chrono::TimeDelta::from_std(self.lead_time).unwrap_or(chrono::TimeDelta::MAX);
         if state.valid_until - Utc::now() <= lead {
             tracing::info!(webhook = %state.webhook_id, valid_until = %state.valid_until, "webhook expires within the lead time");
-            return Ok(true);
+            return Ok(Check::ExpiresSoon);
         }
         match self.client.get_webhook(&state.webhook_id).await {
-            Ok(webhook) if webhook.status == WebhookStatus::Enabled => Ok(false),
+            Ok(webhook) if webhook.status == WebhookStatus::Enabled => Ok(Check::Enabled),
             Ok(webhook) => {
                 tracing::warn!(webhook = %state.webhook_id, status = %webhook.status, "webhook is no longer enabled");
-                Ok(true)
+                Ok(Check::NotEnabled(webhook.status))
             }
-            Err(error) if error.status() == Some(404) => Ok(true),
+            Err(error) if error.status() == Some(404) => Ok(Check::Gone),
             Err(error) => Err(error.into()),
         }
     }

@@ -24,8 +24,107 @@ pub(super) struct ConfigFile {
     pub(super) port: Option<u16>,
     /// Admin address (the `--admin` flag wins).
     pub(super) admin: Option<std::net::SocketAddr>,
+    /// Where and when to alert (the `--alert-url` flag, when given, wins with its flags).
+    alerts: Option<AlertsConfig>,
     #[serde(rename = "subscription")]
     subscriptions: Vec<SubscriptionConfig>,
+}
+
+/// The `[alerts]` table: every field but `url` optional, with the flags' defaults.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsConfig {
+    url: String,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    repeat_seconds: Option<u64>,
+    expiring_seconds: Option<u64>,
+    dead_letters_above: Option<u64>,
+    signature_failures_above: Option<u64>,
+    signature_window_seconds: Option<u64>,
+}
+
+/// The alert settings: from the flags when `--alert-url` is given, else from the file's
+/// `[alerts]`; `None` when neither asks for alerts.
+pub(super) fn alert_settings(
+    flags: &super::AlertArgs,
+    file: Option<&ConfigFile>,
+) -> anyhow::Result<Option<crate::alerts::Settings>> {
+    let from_file = file.and_then(|f| f.alerts.as_ref());
+    let (url, secret_env, secret_file) = match (&flags.alert_url, from_file) {
+        (Some(url), _) => (
+            url.as_str(),
+            flags.alert_secret_env.as_deref(),
+            flags.alert_secret_file.as_deref(),
+        ),
+        (None, Some(table)) => (
+            table.url.as_str(),
+            table.secret_env.as_deref(),
+            table.secret_file.as_deref(),
+        ),
+        (None, None) => return Ok(None),
+    };
+    let url: reqwest::Url = url
+        .parse()
+        .with_context(|| format!("alerts: {url:?} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https"),
+        "alerts: the URL must be http:// or https://"
+    );
+    let secret = match (secret_env, secret_file) {
+        (Some(variable), None) => Some(std::env::var(variable).with_context(|| {
+            format!("alerts: the environment variable {variable} (the alert secret) is not set")
+        })?),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("alerts: cannot read the secret file {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            anyhow::bail!("alerts: give a secret variable or a secret file, not both")
+        }
+    };
+    if secret.as_deref() == Some("") {
+        anyhow::bail!("alerts: the alert secret is empty");
+    }
+    let mut settings = crate::alerts::Settings::new(url);
+    settings.secret = secret.map(secrecy::SecretString::from);
+    let pick = |file: Option<u64>, flag: u64| {
+        if flags.alert_url.is_some() {
+            flag
+        } else {
+            file.unwrap_or(flag)
+        }
+    };
+    let table = from_file.filter(|_| flags.alert_url.is_none());
+    settings.repeat_after = Duration::from_secs(pick(
+        table.and_then(|t| t.repeat_seconds),
+        flags.alert_repeat_seconds,
+    ));
+    settings.expiring_within = Duration::from_secs(pick(
+        table.and_then(|t| t.expiring_seconds),
+        flags.alert_expiring_seconds,
+    ));
+    settings.dead_letters_above = pick(
+        table.and_then(|t| t.dead_letters_above),
+        flags.alert_dead_letters,
+    );
+    settings.signature_failures_above = pick(
+        table.and_then(|t| t.signature_failures_above),
+        flags.alert_signature_failures,
+    );
+    settings.signature_window = Duration::from_secs(
+        pick(
+            table.and_then(|t| t.signature_window_seconds),
+            flags.alert_signature_window_seconds,
+        )
+        .max(1),
+    );
+    Ok(Some(settings))
 }
 
 /// One subscription of the configuration file.

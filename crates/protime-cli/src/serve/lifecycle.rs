@@ -11,9 +11,10 @@ use chrono::Utc;
 use protime_client::{ClockingsFilter, ProtimeClient};
 use protime_store_postgres::{OwnerLock, PgStore};
 use protime_webhooks::signature::Verifier;
-use protime_webhooks::subscription::{Subscription, SubscriptionState};
+use protime_webhooks::subscription::{Check, Subscription, SubscriptionState};
 
 use super::state::StateHome;
+use crate::alerts::{Kind, Window};
 use crate::store::Store;
 
 /// Deliveries refused for their signature since the last one that verified: when Protime
@@ -23,6 +24,8 @@ use crate::store::Store;
 #[derive(Debug, Default)]
 pub(super) struct SignatureWatch {
     pub(super) refused_since_verified: AtomicU64,
+    /// Every refusal since the start, for the alert on a spike.
+    pub(super) refused_total: AtomicU64,
 }
 
 /// Refused deliveries in a row after which the subscription is renewed at once.
@@ -47,6 +50,8 @@ pub(super) struct Lifecycle {
     pub(super) forced_interval: Duration,
     /// Reconciliation through a delta, run by whoever renews.
     pub(super) reconcile: Option<super::reconcile::Settings>,
+    /// Alerts, raised by whoever renews (so replicas do not repeat them).
+    pub(super) alerts: crate::alerts::Alerts,
 }
 
 /// How a subscription's renewals are made exclusive.
@@ -166,7 +171,8 @@ pub(super) async fn run(life: Lifecycle, ownership: Ownership) {
             let subscription = life.subscription(state);
             tokio::join!(
                 keep_alive(&life, &subscription, None),
-                super::reconcile::run(&life)
+                super::reconcile::run(&life, &subscription),
+                watch_for_alerts(&life, &subscription)
             );
         }
         Ownership::Shared {
@@ -221,7 +227,8 @@ async fn hold(life: &Lifecycle, lease: &OwnerLock, replica: &str) {
     tokio::select! {
         () = lease.lost() => {}
         () = keep_alive(life, &subscription, Some(replica)) => {}
-        () = super::reconcile::run(life) => {}
+        () = super::reconcile::run(life, &subscription) => {}
+        () = watch_for_alerts(life, &subscription) => {}
     }
 }
 
@@ -306,8 +313,26 @@ async fn keep_alive(life: &Lifecycle, subscription: &Subscription, lease: Option
             );
             true
         } else {
-            match subscription.needs_reinitialization().await {
-                Ok(due) => due,
+            match subscription.check().await {
+                Ok(check) => {
+                    if let Check::NotEnabled(_) | Check::Gone = &check {
+                        let webhook = subscription
+                            .state()
+                            .map(|s| s.webhook_id)
+                            .unwrap_or_default();
+                        let status = match &check {
+                            Check::NotEnabled(status) => status.to_string(),
+                            _ => "gone (404)".to_owned(),
+                        };
+                        life.alerts.raise(
+                            &name,
+                            Kind::WebhookDisabled,
+                            format!("webhook {webhook} is {status} at Protime: renewing the subscription"),
+                            serde_json::json!({"webhook_id": webhook, "status": status}),
+                        );
+                    }
+                    check.needs_reinitialization()
+                }
                 Err(error) => {
                     tracing::warn!(subscription = %name, %error, "could not check the webhook; checking again later");
                     life.set_health(Err(format!("cannot check the webhook: {error}")));
@@ -322,6 +347,13 @@ async fn keep_alive(life: &Lifecycle, subscription: &Subscription, lease: Option
             match subscription.reinitialize(&life.filter, &life.store).await {
                 Ok(report) => {
                     backoff = Duration::from_secs(1);
+                    for kind in [
+                        Kind::WebhookDisabled,
+                        Kind::RenewalFailed,
+                        Kind::WebhookExpiring,
+                    ] {
+                        life.alerts.resolve(&name, kind);
+                    }
                     life.watch
                         .refused_since_verified
                         .store(0, Ordering::Relaxed);
@@ -362,6 +394,12 @@ async fn keep_alive(life: &Lifecycle, subscription: &Subscription, lease: Option
                     metrics::counter!("protime_reinitializations_total", "subscription" => name.clone(), "result" => "failed")
                         .increment(1);
                     tracing::error!(subscription = %name, %error, ?backoff, "the subscription could not be renewed; trying again");
+                    life.alerts.raise(
+                        &name,
+                        Kind::RenewalFailed,
+                        format!("the subscription could not be renewed: {error}"),
+                        serde_json::json!({"error": error.to_string()}),
+                    );
                     life.set_health(Err(format!("renewal failed: {error}")));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -373,5 +411,71 @@ async fn keep_alive(life: &Lifecycle, subscription: &Subscription, lease: Option
             life.show_active(&state, lease);
         }
         tokio::time::sleep(life.check).await;
+    }
+}
+
+/// Watches what only a timer can see and raises alerts: the webhook about to lapse without a
+/// renewal, dead letters piling up, a spike of signature failures. Never returns (without
+/// alerts it only waits).
+async fn watch_for_alerts(life: &Lifecycle, subscription: &Subscription) {
+    let Some(settings) = life.alerts.settings().cloned() else {
+        return std::future::pending().await;
+    };
+    let name = life.name.as_str();
+    let mut refusals = Window::default();
+    loop {
+        if let Some(left) = subscription.time_left(Utc::now()) {
+            let within = chrono::TimeDelta::from_std(settings.expiring_within)
+                .unwrap_or(chrono::TimeDelta::MAX);
+            if left <= within {
+                life.alerts.raise(
+                    name,
+                    Kind::WebhookExpiring,
+                    format!(
+                        "the webhook expires in {} s and has not been renewed",
+                        left.num_seconds().max(0)
+                    ),
+                    serde_json::json!({"seconds_left": left.num_seconds().max(0)}),
+                );
+            }
+        }
+        match life.store.dead_letters().await {
+            Ok(letters) => {
+                let waiting = letters.iter().filter(|l| l.replayed_at.is_none()).count() as u64;
+                if waiting > settings.dead_letters_above {
+                    life.alerts.raise(
+                        name,
+                        Kind::DeadLetters,
+                        format!(
+                            "{waiting} dead letters wait for a replay (threshold {}): see `protime dead-letters list`",
+                            settings.dead_letters_above
+                        ),
+                        serde_json::json!({"waiting": waiting, "threshold": settings.dead_letters_above}),
+                    );
+                } else {
+                    life.alerts.resolve(name, Kind::DeadLetters);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(subscription = %name, error = %format!("{error:#}"), "could not count the dead letters");
+            }
+        }
+        let total = life.watch.refused_total.load(Ordering::Relaxed);
+        let recent = refusals.growth(total, settings.signature_window);
+        if recent > settings.signature_failures_above {
+            life.alerts.raise(
+                name,
+                Kind::SignatureFailures,
+                format!(
+                    "{recent} deliveries failed the signature check within {} s (threshold {})",
+                    settings.signature_window.as_secs(),
+                    settings.signature_failures_above
+                ),
+                serde_json::json!({"refused": recent, "window_seconds": settings.signature_window.as_secs()}),
+            );
+        } else {
+            life.alerts.resolve(name, Kind::SignatureFailures);
+        }
+        tokio::time::sleep(life.check.min(settings.signature_window)).await;
     }
 }

@@ -148,6 +148,42 @@ pub(crate) struct ServeArgs {
     /// still in flight arrive first and are not counted as missed.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     reconcile_grace_seconds: u64,
+    #[command(flatten)]
+    alerts: AlertArgs,
+}
+
+/// Where and when to alert (`protime serve`); a configuration file's `[alerts]` table is
+/// used when `--alert-url` is not given.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AlertArgs {
+    /// POST a small JSON alert here (`{"text": …, "kind": …, …}`, which chat tools' incoming
+    /// webhooks accept) when a webhook is disabled or about to lapse, a renewal fails, dead
+    /// letters pile up, signature failures spike, or reconciliation finds missed changes.
+    #[arg(long, env = "PROTIME_ALERT_URL", value_name = "URL")]
+    alert_url: Option<String>,
+    /// Environment variable holding a secret that signs each alert (HMAC-SHA256, header
+    /// `X-Protime-Alert-Signature`).
+    #[arg(long, value_name = "VARIABLE", conflicts_with = "alert_secret_file")]
+    alert_secret_env: Option<String>,
+    /// File holding that secret (its first line).
+    #[arg(long, value_name = "FILE")]
+    alert_secret_file: Option<PathBuf>,
+    /// Send an alert of a kind again after this many seconds if its condition persists.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    alert_repeat_seconds: u64,
+    /// Alert when the webhook expires within this many seconds without a renewal.
+    #[arg(long, default_value_t = 12 * 3600, value_name = "SECONDS")]
+    alert_expiring_seconds: u64,
+    /// Alert when more dead letters than this wait for a replay.
+    #[arg(long, default_value_t = 10, value_name = "COUNT")]
+    alert_dead_letters: u64,
+    /// Alert when more deliveries than this fail the signature check within
+    /// `--alert-signature-window-seconds`.
+    #[arg(long, default_value_t = 50, value_name = "COUNT")]
+    alert_signature_failures: u64,
+    /// The window of `--alert-signature-failures`.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    alert_signature_window_seconds: u64,
 }
 
 impl ServeArgs {
@@ -185,6 +221,7 @@ async fn start(
     plan: Plan,
     args: &ServeArgs,
     health: crate::admin::SubscriptionHealth,
+    alerts: &crate::alerts::Alerts,
 ) -> anyhow::Result<Running> {
     let name = plan.name.clone();
     let store = plan
@@ -269,16 +306,35 @@ async fn start(
             watch: Arc::new(SignatureWatch::default()),
             forced_interval: plan.forced_interval,
             reconcile: plan.reconcile,
+            alerts: alerts.clone(),
         },
     })
 }
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let stop = shutdown_signal();
     let (plans, file) = plans(&args)?;
+    let alert_settings = config::alert_settings(&args.alerts, file.as_ref())?;
     if args.check_config {
+        match &alert_settings {
+            Some(settings) => println!(
+                "alerts: to {} ({}), again after {} s; webhook expiring within {} s, more than {} dead letters, more than {} signature failures in {} s",
+                settings.url,
+                if settings.secret.is_some() {
+                    "signed"
+                } else {
+                    "unsigned"
+                },
+                settings.repeat_after.as_secs(),
+                settings.expiring_within.as_secs(),
+                settings.dead_letters_above,
+                settings.signature_failures_above,
+                settings.signature_window.as_secs()
+            ),
+            None => println!("alerts: off"),
+        }
         for plan in &plans {
             println!(
-                "subscription {}: {} -> {} (path {}), store {}, state {}, validation {}, reconciliation {}",
+                "subscription {}: {} -> {} (path {}), store {}, state {}, reconciliation {}, validation {}",
                 plan.name,
                 plan.client.base_url(),
                 plan.destination,
@@ -289,10 +345,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                     (_, Some(directory)) => directory.display().to_string(),
                     (_, None) => "none".to_owned(),
                 },
-                plan.profile,
                 plan.reconcile
                     .as_ref()
-                    .map_or_else(|| "off".to_owned(), ToString::to_string)
+                    .map_or_else(|| "off".to_owned(), ToString::to_string),
+                plan.profile
             );
         }
         println!("configuration OK: {} subscription(s)", plans.len());
@@ -308,10 +364,17 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         .unwrap_or(8080);
     let admin_address = args.admin.or(file.as_ref().and_then(|f| f.admin));
 
+    let alerts = match alert_settings {
+        Some(settings) => {
+            eprintln!("alerts go to {}", settings.url);
+            crate::alerts::Alerts::start(settings)?
+        }
+        None => crate::alerts::Alerts::default(),
+    };
     let health: crate::admin::SubscriptionHealth = Arc::default();
     let mut running = Vec::new();
     for plan in plans {
-        running.push(start(plan, &args, Arc::clone(&health)).await?);
+        running.push(start(plan, &args, Arc::clone(&health), &alerts).await?);
     }
 
     let admin = match admin_address {
@@ -350,6 +413,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                     let counter = &watch.refused_since_verified;
                     if response.status() == axum::http::StatusCode::UNAUTHORIZED {
                         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        watch
+                            .refused_total
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     } else if response.status().is_success() {
                         counter.store(0, std::sync::atomic::Ordering::Relaxed);
                     }

@@ -29,6 +29,8 @@ use protime_client::{DeltaFilter, DeltaToken, Error as ClientError};
 use protime_model::{ApplyOutcome, ChangeVersion, Clocking, ClockingChange};
 use protime_webhooks::sink::{Delivery, Origin, Receipt, SyncOrigin};
 
+use protime_webhooks::subscription::Subscription;
+
 use super::lifecycle::Lifecycle;
 
 /// The most changes written in one batch (one transaction).
@@ -100,10 +102,15 @@ struct Round {
 
 /// Reconciles `life`'s subscription for as long as it is polled; never returns (without
 /// settings it only waits).
-pub(super) async fn run(life: &Lifecycle) {
+pub(super) async fn run(life: &Lifecycle, subscription: &Subscription) {
     let Some(settings) = life.reconcile else {
         return std::future::pending().await;
     };
+    // Not before the first subscription: its full sync is the baseline, and what an initial
+    // load read before it would count as missed.
+    while subscription.state().is_none() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let name = life.name.as_str();
     let filter = DeltaFilter::since(life.filter.from()).until(life.filter.to());
     let mut token: Option<DeltaToken> = None;
@@ -121,6 +128,8 @@ pub(super) async fn run(life: &Lifecycle) {
                 metrics::gauge!("protime_reconciliation_last_success_seconds", "subscription" => name.to_owned())
                     .set(chrono::Utc::now().timestamp() as f64);
                 if done.recovered.is_empty() {
+                    life.alerts
+                        .resolve(name, crate::alerts::Kind::MissedChanges);
                     tracing::info!(subscription = %name, kind = done.kind, read = done.read, invalid = done.invalid, "reconciliation: nothing missed");
                 } else {
                     let shown: Vec<String> = done
@@ -136,6 +145,17 @@ pub(super) async fn run(life: &Lifecycle) {
                         recovered = done.recovered.len(),
                         ids = %format!("{}{}", shown.join(","), if more > 0 { format!(" and {more} more") } else { String::new() }),
                         "reconciliation recovered changes the webhooks had not delivered"
+                    );
+                    life.alerts.raise(
+                        name,
+                        crate::alerts::Kind::MissedChanges,
+                        format!(
+                            "reconciliation found {} change(s) the webhooks had not delivered, now applied (ids {}{})",
+                            done.recovered.len(),
+                            shown.join(","),
+                            if more > 0 { format!(" and {more} more") } else { String::new() }
+                        ),
+                        serde_json::json!({"recovered": done.recovered.len(), "ids": done.recovered.iter().take(IDS_IN_A_LINE).collect::<Vec<_>>()}),
                     );
                 }
                 token = Some(done.next);
