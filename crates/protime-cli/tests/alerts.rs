@@ -1,7 +1,7 @@
 //! `protime serve` alerts a local endpoint once per incident, each alert signed: dead
 //! letters above the threshold, a spike of signature failures, a webhook Protime reports
-//! disabled, a renewal that keeps failing (a subscription with a wrong secret), and changes
-//! that only reconciliation brought. Each alert is also counted in `/metrics`.
+//! disabled, a webhook about to lapse, a renewal that keeps failing (a subscription with a
+//! wrong secret), and changes that only reconciliation brought. Each alert is also counted in `/metrics`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -96,6 +96,8 @@ secret_env = "ALERT_TEST_SECRET"
 dead_letters_above = 1
 signature_failures_above = 5
 signature_window_seconds = 60
+# Longer than the sandbox's 30-day validity: every webhook counts as about to lapse.
+expiring_seconds = 2700000
 "#
     );
     for name in ["good", "bad"] {
@@ -231,6 +233,20 @@ async fn every_incident_alerts_once_signed() {
     for kind in ["dead_letters", "signature_failures", "webhook_disabled"] {
         assert_eq!(received.of_kind("good", kind).len(), 1, "{kind}");
     }
+    // At most one expiry warning per webhook (a renewal ends the incident; the signature
+    // failures above also forced one).
+    let expiring = received.of_kind("good", "webhook_expiring");
+    let webhooks = sandbox
+        .sandbox()
+        .webhooks()
+        .into_iter()
+        .filter(|w| w.destination_url.ends_with("/good"))
+        .count();
+    assert!(
+        (1..=webhooks).contains(&expiring.len()),
+        "{webhooks} webhooks: {expiring:?}"
+    );
+    assert!(expiring[0]["details"]["seconds_left"].as_u64().unwrap() > 2_000_000);
     let missed = received.of_kind("good", "missed_changes");
     assert!(!missed.is_empty());
     assert!(

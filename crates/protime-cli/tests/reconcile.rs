@@ -1,8 +1,9 @@
 //! `protime serve --reconcile` keeps a delta open behind the webhooks: with a share of the
 //! sandbox's deliveries lost on the way (never sent, the webhook left enabled), the store
 //! still ends equal to the sandbox within one interval of the last change, and serve reports
-//! how many changes it recovered; a delta that expires between two calls is reloaded
-//! without a gap.
+//! how many changes it recovered — on SQLite and on PostgreSQL (which needs a server:
+//! DATABASE_URL or PG*, skipped loudly without one unless PROTIME_REQUIRE_POSTGRES=1); a
+//! delta that expires between two calls is reloaded without a gap.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,12 +12,15 @@
     missing_docs
 )]
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use protime_store_postgres::testing::TestDatabase;
 
 mod common;
 use common::{Running, free_port, terminate};
@@ -32,7 +36,48 @@ struct Serve {
     admin: u16,
 }
 
-fn start_serve(sandbox: &RunningSandbox, dir: &Path) -> Serve {
+/// The store a test's `serve` writes to.
+enum TestStore {
+    Sqlite(PathBuf),
+    Postgres(Box<TestDatabase>),
+}
+
+impl TestStore {
+    fn argument(&self) -> OsString {
+        match self {
+            Self::Sqlite(path) => path.clone().into_os_string(),
+            Self::Postgres(database) => database.url().into(),
+        }
+    }
+
+    /// How far the store is from the sandbox, with both sizes.
+    async fn differences(&self, sandbox: &Sandbox) -> (usize, usize, usize) {
+        match self {
+            Self::Sqlite(path) => common::store_differences(sandbox, path),
+            Self::Postgres(database) => {
+                let expected = common::sandbox_versions(sandbox);
+                let store = protime_store_postgres::PgStore::connect_with(database.config())
+                    .await
+                    .unwrap();
+                let stored: BTreeMap<i64, String> = store
+                    .clockings()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.id.get(), c.change_version.as_str().to_owned()))
+                    .collect();
+                store.close().await;
+                (
+                    common::differences(&expected, &stored),
+                    stored.len(),
+                    expected.len(),
+                )
+            }
+        }
+    }
+}
+
+fn start_serve(sandbox: &RunningSandbox, dir: &Path, store: &TestStore) -> Serve {
     let (port, admin) = (free_port(), free_port());
     let mut command = Command::new(env!("CARGO_BIN_EXE_protime"));
     let mut child = common::with_sandbox_env(&mut command, sandbox, "ReconcileTest/1.0 (protime)")
@@ -43,7 +88,7 @@ fn start_serve(sandbox: &RunningSandbox, dir: &Path) -> Serve {
         .arg("--state-dir")
         .arg(dir.join("state"))
         .arg("--store")
-        .arg(dir.join("store.sqlite"))
+        .arg(store.argument())
         .args(["--from", "2026-01-01", "--to", "2026-12-31"])
         .args(["--reconcile", "--reconcile-interval-seconds"])
         .arg(INTERVAL.to_string())
@@ -77,10 +122,10 @@ async fn metric(admin: u16, name: &str) -> f64 {
 
 /// Waits until the store equals the sandbox; returns how long it took, or panics after
 /// `limit` with the difference.
-async fn converges(sandbox: &Sandbox, store: &Path, limit: Duration) -> Duration {
+async fn converges(sandbox: &Sandbox, store: &TestStore, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        let (differences, stored, expected) = common::store_differences(sandbox, store);
+        let (differences, stored, expected) = store.differences(sandbox).await;
         if differences == 0 {
             return started.elapsed();
         }
@@ -94,6 +139,22 @@ async fn converges(sandbox: &Sandbox, store: &Path, limit: Duration) -> Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_recovers_lost_deliveries_within_one_interval() {
+    let dir = common::temp_dir("reconcile-lost");
+    let store = TestStore::Sqlite(dir.join("store.sqlite"));
+    recovers_lost_deliveries(&dir, store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_recovers_lost_deliveries_on_postgres() {
+    let Some(database) = TestDatabase::create("reconcilelost").await else {
+        return;
+    };
+    let dir = common::temp_dir("reconcile-lost-pg");
+    recovers_lost_deliveries(&dir, TestStore::Postgres(Box::new(database.clone()))).await;
+    database.cleanup().await;
+}
+
+async fn recovers_lost_deliveries(dir: &Path, store: TestStore) {
     let sandbox = Sandbox::start(SandboxConfig {
         port: 0,
         people: 40,
@@ -102,8 +163,7 @@ async fn reconciliation_recovers_lost_deliveries_within_one_interval() {
     })
     .await
     .unwrap();
-    let dir = common::temp_dir("reconcile-lost");
-    let serve = start_serve(&sandbox, &dir);
+    let serve = start_serve(&sandbox, dir, &store);
     common::wait_for_line(&serve.lines, "subscribed:", Duration::from_secs(30));
 
     // Changes for a while, 5 % of their deliveries lost on the way.
@@ -123,7 +183,7 @@ async fn reconciliation_recovers_lost_deliveries_within_one_interval() {
     // delta has brought what the webhooks lost.
     let took = converges(
         sandbox.sandbox(),
-        &dir.join("store.sqlite"),
+        &store,
         Duration::from_secs(INTERVAL + GRACE + 4),
     )
     .await;
@@ -148,7 +208,7 @@ async fn reconciliation_recovers_lost_deliveries_within_one_interval() {
     let status = terminate(&mut serve.child, Duration::from_secs(25));
     assert!(status.success(), "{status}");
     sandbox.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +225,8 @@ async fn an_expired_delta_is_reloaded_without_a_gap() {
     .await
     .unwrap();
     let dir = common::temp_dir("reconcile-expired");
-    let serve = start_serve(&sandbox, &dir);
+    let store = TestStore::Sqlite(dir.join("store.sqlite"));
+    let serve = start_serve(&sandbox, &dir, &store);
     common::wait_for_line(&serve.lines, "subscribed:", Duration::from_secs(30));
     common::wait_for_line(
         &serve.lines,
@@ -178,7 +239,7 @@ async fn an_expired_delta_is_reloaded_without_a_gap() {
     assert!(sandbox.stats().lost > 0, "no delivery was lost");
     converges(
         sandbox.sandbox(),
-        &dir.join("store.sqlite"),
+        &store,
         Duration::from_secs(2 * (INTERVAL + GRACE) + 4),
     )
     .await;

@@ -196,37 +196,54 @@ pub(crate) fn changes_all_along(
     (stop, generator)
 }
 
-/// How far the SQLite store at `store` is from `sandbox`'s current clockings: the ids whose
-/// stored version differs from the sandbox's (or that are missing) plus the stored ids the
-/// sandbox no longer has; with the sizes of both, for messages.
-pub(crate) fn store_differences(
+/// Each current clocking of `sandbox`: id → version.
+pub(crate) fn sandbox_versions(
     sandbox: &protime_sandbox::Sandbox,
-    store: &std::path::Path,
-) -> (usize, usize, usize) {
-    use std::collections::BTreeMap;
-    let expected: BTreeMap<i64, String> = sandbox
+) -> std::collections::BTreeMap<i64, String> {
+    sandbox
         .current_clockings()
         .into_iter()
         .map(|c| {
             let c = protime_client::convert::clocking_from_raw(c).unwrap();
             (c.id.get(), c.change_version.as_str().to_owned())
         })
-        .collect();
-    let opened = protime_store_sqlite::SqliteStore::open(store).unwrap();
-    let stored: BTreeMap<i64, String> = opened
-        .clockings()
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.id.get(), c.change_version.as_str().to_owned()))
-        .collect();
-    drop(opened);
-    let differences = expected
+        .collect()
+}
+
+/// How far `stored` (id → version) is from `expected`: the ids whose stored version differs
+/// (or that are missing) plus the stored ids not expected.
+pub(crate) fn differences(
+    expected: &std::collections::BTreeMap<i64, String>,
+    stored: &std::collections::BTreeMap<i64, String>,
+) -> usize {
+    expected
         .iter()
         .filter(|(id, version)| stored.get(id) != Some(version))
         .count()
         + stored
             .keys()
             .filter(|id| !expected.contains_key(id))
-            .count();
-    (differences, stored.len(), expected.len())
+            .count()
+}
+
+/// How far the SQLite store at `store` is from `sandbox`'s current clockings (see
+/// [`differences`]); with the sizes of both, for messages.
+pub(crate) fn store_differences(
+    sandbox: &protime_sandbox::Sandbox,
+    store: &std::path::Path,
+) -> (usize, usize, usize) {
+    let expected = sandbox_versions(sandbox);
+    let opened = protime_store_sqlite::SqliteStore::open(store).unwrap();
+    let stored: std::collections::BTreeMap<i64, String> = opened
+        .clockings()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id.get(), c.change_version.as_str().to_owned()))
+        .collect();
+    drop(opened);
+    (
+        differences(&expected, &stored),
+        stored.len(),
+        expected.len(),
+    )
 }
