@@ -401,4 +401,18 @@ mod tests {
         let nested = scan(r#"{"p":{"a~/b":{"e":1e5}}}"#, "/data");
         assert_eq!(nested.float_literal("/data/p/a~0~1b/e"), Some("1e5"));
     }
+
+    /// `max_depth` only guards the fast path (an overcount sends a body to the full walk,
+    /// which gives the same verdict), so the verdict tests cannot see it miscount: these do.
+    #[test]
+    fn max_depth_counts_brackets_outside_strings_only() {
+        // Brackets inside strings, after an escaped quote too, are text.
+        assert_eq!(max_depth(r#"{"a":"[[{{","b":"\"[{"}"#), 1);
+        // Closing brackets bring the depth back: many siblings stay shallow.
+        let siblings = format!("[{}]", vec!["[]"; 200].join(","));
+        assert_eq!(max_depth(&siblings), 2);
+        assert_eq!(scan(&siblings, "").max_depth, 2);
+        assert_eq!(max_depth(r#"{"a":{"b":[1]},"c":{}}"#), 3);
+        assert_eq!(max_depth("5"), 0);
+    }
 }
