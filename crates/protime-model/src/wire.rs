@@ -66,7 +66,11 @@ impl Serialize for ActivityLevel {
 impl Serialize for Clocking {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("changeVersion", &self.change_version)?;
+        // An absent version (a clocking listed without one) is omitted, never written as
+        // an empty string, so the output reads back as absent.
+        if !self.change_version.is_absent() {
+            map.serialize_entry("changeVersion", &self.change_version)?;
+        }
         map.serialize_entry("id", &self.id.get())?;
         if let Some(person) = &self.person {
             map.serialize_entry(
