@@ -168,7 +168,10 @@ impl<'de> Deserialize<'de> for ClockingChange {
     /// a change serialized under either reads back): the same rules, with every
     /// violation in the error message. A key given twice in one object is refused (R28), as
     /// by [`crate::parse_delivery`]; the exact spelling of numbers (R29) is not seen here —
-    /// use `parse_delivery` on the bytes for that.
+    /// use `parse_delivery` on the bytes for that. Like `parse_change_value`, it requires
+    /// `changeVersion`: a serialized `InsertOrUpdate` of a clocking listed without one (its
+    /// version [absent](crate::ChangeVersion::absent)) reads back with
+    /// [`crate::parse_stored_change`] instead.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let UniqueKeys(value) = UniqueKeys::deserialize(deserializer)?;
         crate::parse_change_value(&value).map_err(serde::de::Error::custom)
