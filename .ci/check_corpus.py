@@ -47,6 +47,13 @@ disagree (or have no Rust verdict) plus Rust verdict keys naming files that do
 not exist. Exit status: 0 if everything agrees, 1 on any disagreement or if
 the corpus has fewer than MIN_FILES files, 2 on a usage or setup error.
 
+With ``--docs-examples tests/fixtures/docs-examples.json`` and
+``--item-schema`` (the profile's clocking schema: ``clocking.schema.json`` or
+``clocking.strict.schema.json``), the docs' listed clockings (its ``items``)
+are checked too: they carry no ``changeVersion``, so the documented profile
+and its schema accept them and the strict ones refuse them; Rust's verdicts
+name them ``item:<file>``.
+
 Only the standard library and ``jsonschema`` >= 4.18 are needed.
 """
 
@@ -190,13 +197,77 @@ def collect_files(corpus: pathlib.Path, profile: str) -> list[tuple[str, pathlib
     return files
 
 
+def check_items(
+    manifest_path: pathlib.Path, schema_path: pathlib.Path, profile: str, rust: dict[str, bool] | None
+) -> tuple[int, int, set[str]]:
+    """Check the docs' listed clockings (the ``items`` of docs-examples.json).
+
+    The docs' list and get examples carry no ``changeVersion``: the documented
+    profile accepts them (the clocking is then unversioned and orders before
+    every real version), the strict profile refuses them. Each item is parsed
+    as strictly as a body, validated against the profile's clocking schema and
+    compared with that expectation and with Rust's verdict (key
+    ``item:<file>``). Returns (passed, failed, keys).
+    """
+    schema = load_json_file(schema_path, "item schema")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        print(f"error: {schema_path} is not a valid draft 2020-12 schema: {one_line(exc.message)}", file=sys.stderr)
+        sys.exit(2)
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    manifest = load_json_file(manifest_path, "docs examples")
+    items = manifest.get("items") if isinstance(manifest, dict) else None
+    if not isinstance(items, list) or not items:
+        print(f"error: {manifest_path} lists no items", file=sys.stderr)
+        sys.exit(2)
+    expected = profile == "documented"
+    passed = failed = 0
+    keys: set[str] = set()
+    for entry in items:
+        file = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(file, str):
+            print(f"error: an item of {manifest_path} names no file", file=sys.stderr)
+            sys.exit(2)
+        key = f"item:{file}"
+        keys.add(key)
+        path = manifest_path.parent / file
+        try:
+            item = parse_body(path.read_bytes())
+        except OSError as exc:
+            print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except ParseError as exc:
+            python_ok, message = False, str(exc)
+        else:
+            error = best_match(validator.iter_errors(item))
+            python_ok = error is None
+            message = "-" if error is None else f"{error.json_path}: {error.message}"
+        rust_ok = None if rust is None else rust.get(key)
+        if python_ok == expected and (rust is None or rust_ok == python_ok):
+            passed += 1
+            continue
+        failed += 1
+        rust_word = "n/a" if rust is None else verdict_word(rust_ok)
+        print(
+            f"FAIL {key}: python={verdict_word(python_ok)} expected={verdict_word(expected)} "
+            f"rust={rust_word} first-error={one_line(message)}"
+        )
+    return passed, failed, keys
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schema", required=True, type=pathlib.Path, help="JSON Schema (draft 2020-12)")
     parser.add_argument("--corpus", required=True, type=pathlib.Path, help="directory holding valid/, invalid/ and strict-only-invalid/")
     parser.add_argument("--profile", choices=PROFILES, default="documented", help="validation profile the schema and the Rust verdicts belong to (default: documented)")
     parser.add_argument("--rust-verdicts", type=pathlib.Path, help="JSON object: corpus-relative path -> bool (true = Rust accepted)")
+    parser.add_argument("--docs-examples", type=pathlib.Path, help="tests/fixtures/docs-examples.json: its listed items are checked too (with --item-schema)")
+    parser.add_argument("--item-schema", type=pathlib.Path, help="the profile's clocking schema (clocking.schema.json or clocking.strict.schema.json), for the listed items")
     args = parser.parse_args(argv)
+    if (args.docs_examples is None) != (args.item_schema is None):
+        print("error: --docs-examples and --item-schema go together", file=sys.stderr)
+        return 2
 
     schema = load_json_file(args.schema, "schema")
     try:
@@ -265,8 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         counts = ", ".join(f"{rule} {n} ({RUST_ONLY_RULES[rule]})" for rule, n in sorted(rust_only.items()))
         print(f"accepted by the schema and refused by Rust alone, as documented: {counts}")
 
+    item_keys: set[str] = set()
+    if args.docs_examples is not None:
+        item_passed, item_failed, item_keys = check_items(args.docs_examples, args.item_schema, args.profile, rust)
+        passed += item_passed
+        failed += item_failed
+
     if rust is not None:
-        known = {key for key, _, _ in files}
+        known = {key for key, _, _ in files} | item_keys
         for key in sorted(set(rust) - known):
             failed += 1
             print(f"FAIL {key}: listed in Rust verdicts ({verdict_word(rust[key])}) but no such corpus file")

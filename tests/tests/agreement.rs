@@ -14,7 +14,10 @@
 //! schema and the verdicts on every boundary must match; the fast path and the full walk of
 //! `parse_delivery` give the same verdict on every generated body, byte-level classes
 //! included, and the fast path is taken for ordinary valid bodies; accepted bodies
-//! round-trip; no input makes `parse_delivery` panic. Every generated class and every
+//! round-trip; no input makes `parse_delivery` panic. Listed clockings (`parse_clocking_with`,
+//! which under `Documented` accepts an item without `changeVersion`) are generated with and
+//! without their version and judged against `schemas/clocking.schema.json` and
+//! `schemas/clocking.strict.schema.json`, on both paths. Every generated class and every
 //! kind × conditional field × state has a coverage floor. Failing cases are persisted under
 //! `tests/proptest-regressions/agreement/` and replayed first on every run.
 #![allow(
@@ -204,10 +207,18 @@ fn the_oracle_matches_the_docs_the_spec_the_model_and_the_schema() {
             row(id)
         );
     }
-    for (id, field) in [("R5", "changeVersion"), ("R6", "id")] {
+    for (id, field, profile) in [
+        // A listed clocking may lack changeVersion under Documented (assumption row 84).
+        (
+            "R5",
+            "changeVersion",
+            "| both for a delivery; listed clocking: required: Strict |",
+        ),
+        ("R6", "id", "| both |"),
+    ] {
         assert!(oracle::REQUIRED_DOCUMENTED.contains(&field));
         assert!(
-            row(id).contains(" is required") && row(id).contains("| both |"),
+            row(id).contains(" is required") && row(id).contains(profile),
             "{}",
             row(id)
         );
@@ -1164,6 +1175,194 @@ fn rust_and_json_schema_accept_exactly_the_same_deliveries() {
         .partition(|label| label.starts_with("no kind"));
     coverage.assert_floor(with_kind, 80);
     coverage.assert_floor(without_kind, 30);
+}
+
+// ---------------------------------------------------------------------------------------
+// Listed clockings (a list page item, a get response): `parse_clocking_with` against the
+// clocking schemas, where `changeVersion` is optional under Documented only.
+// ---------------------------------------------------------------------------------------
+
+const LISTED_CASES: u32 = 6_000;
+
+/// Each profile with the validator of its clocking (listed item) schema.
+fn clocking_validators() -> Vec<(Profile, jsonschema::Validator)> {
+    Profile::ALL
+        .into_iter()
+        .map(|profile| {
+            let schema = protime_schema::clocking_schema_for(profile);
+            (profile, protime_schema::validator(schema).unwrap())
+        })
+        .collect()
+}
+
+/// What a listed item does with its `changeVersion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListedVersion {
+    /// As generated (usually a valid version).
+    Keep,
+    /// Left out, as in the docs' list and get examples.
+    Absent,
+    /// `null`.
+    Null,
+    /// Present but invalid: the empty string.
+    Empty,
+}
+
+/// The `data` of a generated delivery (mutated, valid or partial: the listed clocking), its
+/// `changeVersion` treated as `version` says.
+fn listed_item() -> BoxedStrategy<(Value, ListedVersion)> {
+    (
+        prop_oneof![2 => delivery(), 1 => valid_delivery(), 1 => partial_delivery()],
+        prop_oneof![
+            3 => Just(ListedVersion::Keep),
+            4 => Just(ListedVersion::Absent),
+            1 => Just(ListedVersion::Null),
+            1 => Just(ListedVersion::Empty),
+        ],
+    )
+        .prop_map(|(body, version)| {
+            let mut item = body.get("data").cloned().unwrap_or(Value::Null);
+            if let Some(data) = item.as_object_mut() {
+                match version {
+                    ListedVersion::Keep => {}
+                    ListedVersion::Absent => {
+                        data.remove("changeVersion");
+                    }
+                    ListedVersion::Null => {
+                        data.insert("changeVersion".into(), Value::Null);
+                    }
+                    ListedVersion::Empty => {
+                        data.insert("changeVersion".into(), json!(""));
+                    }
+                }
+            }
+            (item, version)
+        })
+        .boxed()
+}
+
+/// On listed items, with and without `changeVersion`: `parse_clocking_with` and the clocking
+/// schema of the same profile give the same verdict; its fast path and its full walk agree
+/// (and the fast path is taken for ordinary unversioned items under Documented); Strict
+/// accepts a subset of Documented with the same value; an item without a version (absent or
+/// `null`) is accepted by Documented only with the absent version, and refused by Strict;
+/// an item with a version gets the verdict of the delivery that carries it.
+#[test]
+fn listed_clockings_agree_across_paths_profiles_and_schemas() {
+    let validators = clocking_validators();
+    let coverage = Coverage::default();
+    let mut runner = TestRunner::new(config(
+        LISTED_CASES,
+        "proptest-regressions/agreement/listed_clockings_agree.txt",
+    ));
+    runner
+        .run(&listed_item(), |(item, version)| {
+            let bytes = serde_json::to_vec(&item).unwrap();
+            let wire: Value = serde_json::from_slice(&bytes).unwrap();
+            let unversioned =
+                wire.is_object() && matches!(wire.get("changeVersion"), None | Some(Value::Null));
+            let mut verdicts = Vec::new();
+            for (profile, validator) in &validators {
+                let rust = protime_model::parse_clocking_with(&bytes, *profile);
+                // Both paths.
+                let full = protime_model::parse_clocking_full_walk(&bytes, *profile);
+                prop_assert_eq!(&rust, &full, "parse_clocking_with is not its full walk ({})", profile);
+                if let Some(fast) = protime_model::parse_clocking_fast_path(&bytes, *profile) {
+                    prop_assert_eq!(full.as_ref(), Ok(&fast), "the fast path accepted what the full walk did not ({})", profile);
+                    coverage.hit(format!("{profile} fast path taken{}", if unversioned { " unversioned" } else { "" }));
+                }
+                // The schema.
+                let schema_ok = validator.is_valid(&wire);
+                if rust.is_ok() != schema_ok {
+                    let schema_errors: Vec<String> = validator
+                        .iter_errors(&wire)
+                        .map(|e| format!("{} at {}", e, e.instance_path()))
+                        .collect();
+                    return Err(TestCaseError::fail(format!(
+                        "disagreement ({profile}) on the listed item {}\nrust: {:?}\nschema accepts: {schema_ok} {schema_errors:?}",
+                        String::from_utf8_lossy(&bytes),
+                        rust.as_ref().map(|_| ()).map_err(ToString::to_string)
+                    )));
+                }
+                let state = if rust.is_ok() { "accepted" } else { "rejected" };
+                coverage.hit(format!("{profile} {state}"));
+                if unversioned {
+                    coverage.hit(format!("{profile} {state} unversioned"));
+                }
+                // With a version, the verdict of the delivery that carries the item.
+                if !unversioned && wire.is_object() {
+                    let delivery = serde_json::to_vec(
+                        &json!({"changeType": "InsertOrUpdate", "data": wire.clone()}),
+                    )
+                    .unwrap();
+                    let from_delivery = parse_delivery_with(&delivery, *profile);
+                    match (&rust, from_delivery) {
+                        (Ok(clocking), Ok(change)) => prop_assert_eq!(
+                            protime_model::ClockingChange::InsertOrUpdate(clocking.clone()),
+                            change
+                        ),
+                        (Err(_), Err(_)) => {}
+                        (rust, delivery) => {
+                            return Err(TestCaseError::fail(format!(
+                                "({profile}) the item says {:?}, its delivery {:?}",
+                                rust.as_ref().map(|_| ()).map_err(ToString::to_string),
+                                delivery.map(|_| ()).map_err(|e| e.to_string())
+                            )));
+                        }
+                    }
+                }
+                verdicts.push(rust);
+            }
+            // parse_clocking is the documented profile.
+            prop_assert_eq!(&protime_model::parse_clocking(&bytes), &verdicts[0]);
+            // Strict accepts a subset of Documented, with the same value.
+            if let Ok(strict) = &verdicts[1] {
+                prop_assert_eq!(verdicts[0].as_ref(), Ok(strict));
+                prop_assert!(!unversioned, "Strict accepted an item without changeVersion");
+            }
+            if unversioned {
+                if let Ok(clocking) = &verdicts[0] {
+                    prop_assert!(clocking.change_version.is_absent());
+                    // Serialized without changeVersion, and read back the same.
+                    let text = serde_json::to_vec(clocking).unwrap();
+                    prop_assert!(!String::from_utf8_lossy(&text).contains("\"changeVersion\""));
+                    let read_back = protime_model::parse_clocking(&text);
+                    prop_assert_eq!(read_back.as_ref(), Ok(clocking));
+                }
+                // Strict says field.required at /data/changeVersion, whatever else it says.
+                let errors = verdicts[1].as_ref().unwrap_err();
+                prop_assert!(errors.errors().iter().any(|e| e.code == ErrorCode::FieldRequired
+                    && e.pointer == "/data/changeVersion"));
+            } else if let Ok(clocking) = &verdicts[0] {
+                prop_assert!(!clocking.change_version.is_absent());
+            }
+            if version == ListedVersion::Empty {
+                prop_assert!(verdicts.iter().all(Result::is_err), "an empty changeVersion was accepted");
+            }
+            Ok(())
+        })
+        .unwrap();
+    coverage.report("listed_clockings_agree_across_paths_profiles_and_schemas");
+    coverage.assert_floor(
+        [
+            "documented accepted",
+            "documented rejected",
+            "strict accepted",
+            "strict rejected",
+            "documented accepted unversioned",
+            "documented rejected unversioned",
+            "strict rejected unversioned",
+        ],
+        300,
+    );
+    coverage.assert_floor(
+        [
+            "documented fast path taken",
+            "documented fast path taken unversioned",
+            "strict fast path taken",
+        ],
+        200,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2345,7 +2544,8 @@ fn accepted_deliveries_round_trip_through_wire_format_and_raw_types() {
             let wire = serde_json::to_vec(&change).unwrap();
             prop_assert_eq!(parse_delivery(&wire).unwrap(), change.clone());
             // Model -> raw -> model.
-            let raw = protime_client::convert::change_to_raw(change.clone());
+            // A parsed delivery always carries a version, so it always has a raw form.
+            let raw = protime_client::convert::change_to_raw(change.clone()).unwrap();
             prop_assert_eq!(
                 protime_client::convert::change_from_raw(raw.clone()).unwrap(),
                 change.clone()

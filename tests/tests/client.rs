@@ -393,8 +393,8 @@ async fn an_invalid_item_is_reported_alone_and_does_not_end_its_page_or_the_list
 
 /// The sync reads list items under the client's profile: an item with only what ordering
 /// needs is synced by default and skipped as invalid under `Strict`; an item without
-/// `changeVersion` (as in the docs' list examples) is skipped under both, since it cannot be
-/// ordered against webhook events.
+/// `changeVersion` (as in the docs' list examples) is synced by default with the absent
+/// version (counted as unversioned) and skipped as invalid under `Strict`.
 #[tokio::test]
 async fn the_sync_validates_list_items_under_the_client_s_profile() {
     let server = MockServer::start().await;
@@ -409,9 +409,9 @@ async fn the_sync_validates_list_items_under_the_client_s_profile() {
         })))
         .mount(&server)
         .await;
-    for (profile, synced, invalid) in [
-        (protime_model::Profile::Documented, vec![1, 2], 1),
-        (protime_model::Profile::Strict, vec![1], 2),
+    for (profile, synced, invalid, unversioned) in [
+        (protime_model::Profile::Documented, vec![1, 2, 3], 0, 1),
+        (protime_model::Profile::Strict, vec![1], 2, 0),
     ] {
         let client = client_with(&server, profile);
         assert_eq!(client.profile(), profile);
@@ -420,10 +420,52 @@ async fn the_sync_validates_list_items_under_the_client_s_profile() {
             .await
             .unwrap();
         assert_eq!(totals.invalid, invalid, "{profile}");
+        assert_eq!(totals.unversioned, unversioned, "{profile}");
         assert_eq!(totals.synced, synced.len() as u64, "{profile}");
+        assert_eq!(totals.applied, synced.len() as u64, "{profile}");
         let mut ids: Vec<i64> = sink.tracker().current().map(|c| c.id.get()).collect();
         ids.sort_unstable();
         assert_eq!(ids, synced, "{profile}");
+        let absent: Vec<i64> = sink
+            .tracker()
+            .current()
+            .filter(|c| c.change_version.is_absent())
+            .map(|c| c.id.get())
+            .collect();
+        assert_eq!(absent.len() as u64, unversioned, "{profile}");
+        if unversioned > 0 {
+            assert_eq!(absent, [3], "{profile}");
+            // A second sync does not refresh it (a duplicate), and a versioned change of the
+            // same id supersedes it.
+            let again =
+                protime_webhooks::subscription::sync(&client, &january(), &sink, "again", None)
+                    .await
+                    .unwrap();
+            assert_eq!(again.unversioned, 1);
+            assert_eq!(again.applied, 0, "everything was synced already");
+            let body =
+                serde_json::to_vec(&json!({"changeType": "InsertOrUpdate", "data": clocking(3)}))
+                    .unwrap();
+            let change = protime_model::parse_delivery(&body).unwrap();
+            let delivery = protime_webhooks::sink::Delivery::webhook(
+                change,
+                protime_webhooks::sink::WebhookOrigin::new(body.into(), "test"),
+            );
+            assert_eq!(
+                protime_webhooks::sink::DeliverySink::record(&sink, delivery)
+                    .await
+                    .unwrap(),
+                protime_webhooks::sink::Receipt::Applied(protime_model::ApplyOutcome::Applied)
+            );
+            let stored = sink
+                .tracker()
+                .version(protime_model::ClockingId::new(3).unwrap())
+                .cloned();
+            assert_eq!(
+                stored.map(|v| v.as_str().to_owned()),
+                Some(format!("{:020X}", 3))
+            );
+        }
     }
 }
 

@@ -227,33 +227,71 @@ fn every_docs_example_is_judged_as_its_manifest_says() {
         let accepted = parse_delivery(&bytes);
         assert!(accepted.is_ok(), "{file} ({url}): {accepted:?}");
     }
-    // The docs' list and get examples carry no changeVersion, which ordering needs (and
-    // which the sync then cannot order against webhook events): that is the one objection.
+    // The docs' list and get examples carry no changeVersion. The default profile accepts
+    // them, with the absent version (it orders before every real one); Strict refuses them
+    // with that one violation, as it did before. The clocking schemas say the same.
     let items = entries("items");
     assert!(items.len() >= 2);
+    let schemas: Vec<(Profile, jsonschema::Validator)> = Profile::ALL
+        .into_iter()
+        .map(|profile| {
+            let schema = protime_schema::clocking_schema_for(profile);
+            (profile, protime_schema::validator(schema).unwrap())
+        })
+        .collect();
     for (file, url) in &items {
         let bytes = read_fixture(file);
-        for profile in Profile::ALL {
-            let errors = protime_model::parse_clocking_with(&bytes, profile).unwrap_err();
-            let found: Vec<(ErrorCode, &str)> = errors
-                .errors()
-                .iter()
-                .map(|e| (e.code, e.pointer.as_str()))
-                .collect();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(value.get("changeVersion").is_none(), "{file} ({url})");
+        let clocking = protime_model::parse_clocking_with(&bytes, Profile::Documented)
+            .unwrap_or_else(|errors| panic!("{file} ({url}): {errors}"));
+        assert!(clocking.change_version.is_absent(), "{file} ({url})");
+        assert_eq!(
+            protime_model::parse_clocking(&bytes).as_ref(),
+            Ok(&clocking),
+            "{file} ({url}): parse_clocking is the Documented profile"
+        );
+        let errors = protime_model::parse_clocking_with(&bytes, Profile::Strict).unwrap_err();
+        let found: Vec<(ErrorCode, &str)> = errors
+            .errors()
+            .iter()
+            .map(|e| (e.code, e.pointer.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [(ErrorCode::FieldRequired, "/data/changeVersion")],
+            "{file} ({url}, strict)"
+        );
+        for (profile, validator) in &schemas {
             assert_eq!(
-                found,
-                [(ErrorCode::FieldRequired, "/data/changeVersion")],
-                "{file} ({url}, {profile})"
+                validator.is_valid(&value),
+                *profile == Profile::Documented,
+                "{file} ({url}): the {profile} clocking schema"
             );
         }
-        // With the changeVersion a list item of the API carries, the item is valid.
-        let mut item: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        // With the changeVersion a delivery carries, the item is valid under both profiles
+        // and both schemas, and as the data of an InsertOrUpdate.
+        let mut item = value.clone();
         item["changeVersion"] = "0000090200004BD0000A".into();
-        let item = serde_json::to_vec(&item).unwrap();
-        for profile in Profile::ALL {
+        let versioned = serde_json::to_vec(&item).unwrap();
+        for (profile, validator) in &schemas {
             assert!(
-                protime_model::parse_clocking_with(&item, profile).is_ok(),
+                protime_model::parse_clocking_with(&versioned, *profile).is_ok(),
                 "{file} with a changeVersion ({profile})"
+            );
+            assert!(
+                validator.is_valid(&item),
+                "{file} with a changeVersion ({profile})"
+            );
+        }
+        // As the data of a delivery it still needs its changeVersion, under both profiles.
+        let delivery = serde_json::json!({"changeType": "InsertOrUpdate", "data": value});
+        let delivery = serde_json::to_vec(&delivery).unwrap();
+        for profile in Profile::ALL {
+            let errors = parse_delivery_with(&delivery, profile).unwrap_err();
+            assert!(
+                errors.has_pointer("/data/changeVersion"),
+                "{file} as a delivery ({profile}): {errors}"
             );
         }
     }

@@ -454,9 +454,11 @@ pub(crate) struct SyncArgs {
     /// fingerprint) instead of sentences.
     #[arg(long)]
     json: bool,
-    /// Validate the listed clockings with the strict profile: an item without `person`,
-    /// `date`, `timeOfDayInMinutes` or `kind` is skipped as invalid. By default only what the
-    /// Protime docs require (`id`, `changeVersion`) is mandatory.
+    /// Validate the listed clockings with the strict profile: an item without
+    /// `changeVersion`, `person`, `date`, `timeOfDayInMinutes` or `kind` is skipped as
+    /// invalid. By default only what the Protime docs require of a listed clocking (`id`) is
+    /// mandatory; one without `changeVersion` is stored as the oldest version of its id
+    /// (reported as unversioned).
     #[arg(long)]
     strict: bool,
 }
@@ -527,6 +529,7 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
             "applied": report.applied,
             "notNewer": report.not_newer,
             "invalid": report.invalid,
+            "unversioned": report.unversioned,
             "seconds": seconds,
             "keyFile": args.key_file.display().to_string(),
             "keyFingerprint": report.state.key_fingerprint,
@@ -534,13 +537,14 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
         println!("{value}");
     } else {
         println!(
-            "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid) in {seconds:.1} s ({:.0} clockings/s)",
+            "webhook {} valid until {}; {} clockings loaded ({} applied, {} not newer, {} invalid, {} unversioned) in {seconds:.1} s ({:.0} clockings/s)",
             report.state.webhook_id,
             report.state.valid_until,
             report.synced,
             report.applied,
             report.not_newer,
             report.invalid,
+            report.unversioned,
             report.synced as f64 / seconds.max(1e-9),
         );
         eprintln!(
@@ -549,6 +553,12 @@ pub(crate) async fn run_sync(args: SyncArgs) -> anyhow::Result<Outcome> {
             args.key_file.display(),
             args.key_file.display(),
             args.store
+        );
+    }
+    if report.unversioned > 0 {
+        eprintln!(
+            "warning: {} clockings came from Protime without a changeVersion and were stored as the oldest version of their id: a later sync does not refresh them (another unversioned copy is a duplicate), only versioned changes do (webhook events, delta changes)",
+            report.unversioned
         );
     }
     if report.invalid > 0 {

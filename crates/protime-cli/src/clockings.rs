@@ -160,12 +160,18 @@ pub(crate) async fn run(command: ClockingsCommand) -> anyhow::Result<Outcome> {
             };
             let data = state.clocking.as_ref().map(wire).transpose()?;
             if json {
-                let value = serde_json::json!({
+                let mut value = serde_json::json!({
                     "id": id.get(),
                     "changeVersion": state.change_version,
                     "deleted": data.is_none(),
                     "clocking": data,
                 });
+                // A clocking synced without a changeVersion has none to show (as in the API).
+                if state.change_version.is_absent()
+                    && let Some(fields) = value.as_object_mut()
+                {
+                    fields.remove("changeVersion");
+                }
                 println!("{}", serde_json::to_string(&value)?);
             } else {
                 match data {

@@ -291,3 +291,127 @@ fn trigger_without_a_sandbox_names_the_fix() {
     let output = run(&mut common::protime(&["trigger", "insert", "--id", "5"]));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--id"));
 }
+
+/// A sandbox serving list and get items shaped like the docs' examples (no `changeVersion`):
+/// `protime sync` stores every listed clocking, reports each as unversioned and warns that a
+/// later sync does not refresh them; `--strict` still skips them as invalid; a versioned
+/// webhook event of one of them supersedes it, and a second sync neither overwrites that
+/// event nor refreshes the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_of_example_shaped_items_stores_them_unversioned_until_a_versioned_change() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        port: 0,
+        people: 5,
+        days: 5,
+        example_shaped_items: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("unversioned");
+    let store = dir.join("store.sqlite");
+    let key_file = dir.join("webhook.key");
+    let port = free_port();
+    let store_arg = store.to_str().unwrap();
+    let (from, to) = ("2026-01-05", "2026-01-09");
+    let in_range: Vec<u64> = sandbox
+        .all_clockings()
+        .iter()
+        .filter(|c| {
+            let date = c.date.to_string();
+            date.as_str() >= from && date.as_str() <= to
+        })
+        .map(|c| c.id.get())
+        .collect();
+    assert!(in_range.len() > 5, "{in_range:?}");
+    let sync = |store: &str, key_file: &Path, strict: bool| {
+        let mut command = protime(&sandbox, &["sync", "--from", from, "--to", to, "--json"]);
+        command
+            .args(["--destination", &format!("http://127.0.0.1:{port}/")])
+            .args(["--allow-insecure-destinations", "--store", store])
+            .arg("--key-file")
+            .arg(key_file);
+        if strict {
+            command.arg("--strict");
+        }
+        let output = run(&mut command);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (json_of(&output), stderr)
+    };
+
+    // --strict: every item lacks changeVersion, so every item is invalid and none is stored.
+    let strict_store = dir.join("strict.sqlite");
+    let (strict, _) = sync(
+        strict_store.to_str().unwrap(),
+        &dir.join("strict.key"),
+        true,
+    );
+    assert_eq!(strict["synced"], 0, "{strict}");
+    assert_eq!(strict["invalid"], in_range.len(), "{strict}");
+    assert_eq!(strict["unversioned"], 0, "{strict}");
+    // That webhook must not receive the events below.
+    for webhook in sandbox.webhooks() {
+        run(&mut protime(&sandbox, &["webhooks", "delete", &webhook.id]));
+    }
+
+    // By default: every listed clocking is stored, unversioned, with a warning.
+    let (synced, stderr) = sync(store_arg, &key_file, false);
+    assert_eq!(synced["synced"], in_range.len(), "{synced}");
+    assert_eq!(synced["applied"], in_range.len(), "{synced}");
+    assert_eq!(synced["unversioned"], in_range.len(), "{synced}");
+    assert_eq!(synced["invalid"], 0, "{synced}");
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("without a changeVersion")
+            && stderr.contains("does not refresh"),
+        "{stderr}"
+    );
+    let listed = run(&mut common::protime(&[
+        "clockings",
+        "list",
+        "--json",
+        "--store",
+        store_arg,
+    ]));
+    let listed = json_lines(&listed);
+    let mut stored_ids: Vec<u64> = listed.iter().map(|c| c["id"].as_u64().unwrap()).collect();
+    stored_ids.sort_unstable();
+    let mut expected = in_range.clone();
+    expected.sort_unstable();
+    assert_eq!(stored_ids, expected);
+    assert!(
+        listed.iter().all(|c| c.get("changeVersion").is_none()),
+        "{listed:?}"
+    );
+    let id = expected[0];
+    let before = wait_for_clocking(&store, id, |seen| !seen.is_null());
+    assert!(before.get("changeVersion").is_none(), "{before}");
+    assert_eq!(before["deleted"], false);
+
+    // A versioned webhook event of one of them supersedes it.
+    let mut receiver = common::start({
+        let mut command = common::protime(&["receive", "--port", &port.to_string()]);
+        command
+            .args(["--store", store_arg, "--key-file"])
+            .arg(&key_file);
+        command
+    });
+    let _ = &receiver.url;
+    let updated = trigger(&sandbox, &["update", "--id", &id.to_string()]);
+    let version = updated["change_version"].as_str().unwrap().to_owned();
+    let after = wait_for_clocking(&store, id, |seen| seen["changeVersion"] == version.as_str());
+    assert_eq!(after["clocking"], updated["body"]["data"]);
+
+    // A second sync refreshes nothing: the updated clocking keeps its version, and the other
+    // unversioned rows are duplicates.
+    let (again, _) = sync(store_arg, &dir.join("again.key"), false);
+    assert_eq!(again["applied"], 0, "{again}");
+    assert_eq!(again["notNewer"], in_range.len(), "{again}");
+    assert_eq!(again["unversioned"], in_range.len(), "{again}");
+    let kept = wait_for_clocking(&store, id, |seen| !seen.is_null());
+    assert_eq!(kept["changeVersion"], version.as_str(), "{kept}");
+
+    terminate(&mut receiver.child, Duration::from_secs(10));
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,9 @@
 //! Lossless conversions between the validated model (`protime-model`) and the generated
 //! `protime-raw` types: [`change_from_raw`] and [`clocking_from_raw`] serialize the raw value
 //! and validate it with the walker behind `protime_model::parse_delivery`; [`change_to_raw`]
-//! and [`clocking_to_raw`] cannot fail. (Free functions: both sides are other crates' types.)
+//! and [`clocking_to_raw`] fail only where the generated type cannot hold the value without
+//! inventing part of it ([`ToRawError`]). (Free functions: both sides are other crates'
+//! types.)
 //!
 //! The raw types cannot represent everything a body can: an empty `activityLevels` array is
 //! dropped when a raw value is serialized, and `null`/`510.0` never reach them (serde rejects
@@ -36,7 +38,7 @@ fn serialization_failure(error: &serde_json::Error) -> ValidationErrors {
 /// let change = protime_model::parse_delivery(
 ///     br#"{"changeType":"Delete","data":{"changeVersion":"0000090200004BD0000C","id":7}}"#,
 /// ).unwrap();
-/// let raw = change_to_raw(change.clone());
+/// let raw = change_to_raw(change.clone()).unwrap();
 /// assert_eq!(change_from_raw(raw).unwrap(), change);
 /// ```
 pub fn change_from_raw(change: raw::ClockingChange) -> Result<ClockingChange, ValidationErrors> {
@@ -50,7 +52,7 @@ pub fn change_from_raw(change: raw::ClockingChange) -> Result<ClockingChange, Va
 /// use protime_model::Profile;
 /// let partial = protime_model::parse_delivery(br#"{"changeType":"InsertOrUpdate",
 ///     "data":{"changeVersion":"0000090200004BD0000B","id":1050,"date":"2024-12-02"}}"#).unwrap();
-/// let raw = change_to_raw(partial.clone());
+/// let raw = change_to_raw(partial.clone()).unwrap();
 /// assert_eq!(change_from_raw_with(raw.clone(), Profile::Documented).unwrap(), partial);
 /// assert!(change_from_raw_with(raw, Profile::Strict).is_err());
 /// ```
@@ -176,10 +178,16 @@ pub enum ToRawError {
         /// The wire names of the missing fields, e.g. `person`.
         missing: Vec<&'static str>,
     },
+    /// The clocking was listed without a `changeVersion` (its version is
+    /// `ChangeVersion::absent`), and the generated change requires one: the data of a raw
+    /// `InsertOrUpdate` always carries `changeVersion`, and none is invented.
+    #[error("the clocking was listed without a changeVersion: a generated change requires one")]
+    Unversioned,
 }
 
 /// The generated [`raw::ClockingChangeData`] of a validated clocking: every field it
-/// carries, and none it does not.
+/// carries, and none it does not. Its `changeVersion` is the empty string when the version
+/// is absent: callers map that back to "absent" or refuse it.
 fn raw_clocking_data(clocking: Clocking) -> raw::ClockingChangeData {
     let (kind, reason, is_open, activity_levels) = match clocking.kind {
         Some(kind) => {
@@ -218,15 +226,24 @@ fn raw_clocking_data(clocking: Clocking) -> raw::ClockingChangeData {
 /// The generated form of a validated clocking. The generated [`raw::Clocking`] requires
 /// `person`, `date`, `timeOfDayInMinutes` and `kind` (as the vendored OpenAPI spec does), so
 /// a clocking without one of them (valid under the default `Profile::Documented`) has no
-/// such form; [`change_to_raw`] converts it all the same.
+/// such form; [`change_to_raw`] converts it all the same. A clocking listed without a
+/// `changeVersion` ([`protime_model::ChangeVersion::absent`]) converts to a raw clocking
+/// without one (`change_version: None`), and back.
 ///
 /// ```
-/// use protime_client::convert::{clocking_to_raw, ToRawError};
+/// use protime_client::convert::{clocking_from_raw, clocking_to_raw, ToRawError};
 /// let partial = protime_model::parse_clocking(br#"{"changeVersion":"0A","id":7,"date":"2024-12-02"}"#).unwrap();
 /// let Err(ToRawError::MissingFields { missing }) = clocking_to_raw(partial) else { unreachable!() };
 /// assert_eq!(missing, ["person", "timeOfDayInMinutes", "kind"]);
+///
+/// let unversioned = protime_model::parse_clocking(br#"{"id":7,"person":{"id":1},
+///     "date":"2026-01-15","timeOfDayInMinutes":480,"kind":"InOut"}"#).unwrap();
+/// let raw = clocking_to_raw(unversioned.clone()).unwrap();
+/// assert_eq!(raw.change_version, None);
+/// assert_eq!(clocking_from_raw(raw).unwrap(), unversioned);
 /// ```
 pub fn clocking_to_raw(clocking: Clocking) -> Result<raw::Clocking, ToRawError> {
+    let absent = clocking.change_version.is_absent();
     let data = raw_clocking_data(clocking);
     match (
         data.person,
@@ -235,7 +252,7 @@ pub fn clocking_to_raw(clocking: Clocking) -> Result<raw::Clocking, ToRawError> 
         data.kind,
     ) {
         (Some(person), Some(date), Some(time_of_day_in_minutes), Some(kind)) => Ok(raw::Clocking {
-            change_version: Some(data.change_version),
+            change_version: (!absent).then_some(data.change_version),
             id: data.id,
             person,
             date,
@@ -308,18 +325,32 @@ pub fn raw_deletion_data(change_version: String, id: NonZeroU64) -> raw::Clockin
     }
 }
 
-/// The generated form of a validated change.
-pub fn change_to_raw(change: ClockingChange) -> raw::ClockingChange {
-    {
-        match change {
-            ClockingChange::Delete { id, change_version } => raw::ClockingChange {
-                change_type: raw::ChangeType::Delete,
-                data: raw_deletion_data(change_version.as_str().to_owned(), non_zero_id(id.get())),
-            },
-            ClockingChange::InsertOrUpdate(clocking) => raw::ClockingChange {
-                change_type: raw::ChangeType::InsertOrUpdate,
-                data: raw_clocking_data(clocking),
-            },
+/// The generated form of a validated change. Every change parsed from a delivery or a delta
+/// change converts; an `InsertOrUpdate` built from a clocking that the API listed without a
+/// `changeVersion` does not ([`ToRawError::Unversioned`]): the generated change requires a
+/// version, and none is invented.
+///
+/// ```
+/// use protime_client::convert::{change_to_raw, ToRawError};
+/// use protime_model::ClockingChange;
+/// let change = protime_model::parse_delivery(
+///     br#"{"changeType":"Delete","data":{"changeVersion":"0A","id":7}}"#).unwrap();
+/// assert_eq!(change_to_raw(change).unwrap().data.change_version, "0A");
+/// let listed = protime_model::parse_clocking(br#"{"id":7}"#).unwrap();
+/// assert_eq!(change_to_raw(ClockingChange::InsertOrUpdate(listed)), Err(ToRawError::Unversioned));
+/// ```
+pub fn change_to_raw(change: ClockingChange) -> Result<raw::ClockingChange, ToRawError> {
+    match change {
+        ClockingChange::Delete { id, change_version } => Ok(raw::ClockingChange {
+            change_type: raw::ChangeType::Delete,
+            data: raw_deletion_data(change_version.as_str().to_owned(), non_zero_id(id.get())),
+        }),
+        ClockingChange::InsertOrUpdate(clocking) if clocking.change_version.is_absent() => {
+            Err(ToRawError::Unversioned)
         }
+        ClockingChange::InsertOrUpdate(clocking) => Ok(raw::ClockingChange {
+            change_type: raw::ChangeType::InsertOrUpdate,
+            data: raw_clocking_data(clocking),
+        }),
     }
 }

@@ -318,9 +318,12 @@ impl ProtimeClientBuilder {
     }
 
     /// The validation profile of the clockings this client reads (list pages, get, delta):
-    /// [`protime_model::Profile::Documented`] by default, which requires only `changeVersion`
-    /// and `id` of an item; [`protime_model::Profile::Strict`] also requires `person`,
-    /// `date`, `timeOfDayInMinutes` and `kind` (an item without them is reported invalid).
+    /// [`protime_model::Profile::Documented`] by default, which requires only `id` of a
+    /// listed item (one without `changeVersion`, as in the docs' list and get examples, has
+    /// `ChangeVersion::absent`) and `changeVersion` and `id` of a delta change;
+    /// [`protime_model::Profile::Strict`] also requires `changeVersion`, `person`, `date`,
+    /// `timeOfDayInMinutes` and `kind` of every item (an item without them is reported
+    /// invalid).
     ///
     /// ```
     /// use protime_client::{AccessToken, ProtimeClient};

@@ -14,7 +14,9 @@
 //!   exponent (`510.0`, `5.1e2`), `-0`, or an integer beyond `i64` makes it give up;
 //! - any type surprise makes it give up;
 //! - a field the profile requires (under [`Profile::Strict`]: `person`, `date`,
-//!   `timeOfDayInMinutes`, `kind`) that is absent or `null` makes it give up; a field the
+//!   `timeOfDayInMinutes`, `kind`, and a listed clocking's `changeVersion`) that is absent
+//!   or `null` makes it give up; a listed clocking without `changeVersion` under
+//!   [`Profile::Documented`] has [`ChangeVersion::absent`], as in the full walk; a field the
 //!   profile does not require is taken as absent when absent or `null`, as by the full walk
 //!   (R24), and a clocking without `kind` is accepted only without `reason`, `isOpen` and
 //!   `activityLevels`.
@@ -449,7 +451,13 @@ pub(crate) fn parse(body: &str, profile: Profile) -> Option<ClockingChange> {
 /// "let the full walk decide".
 pub(crate) fn parse_clocking(item: &str, profile: Profile) -> Option<Clocking> {
     let mut data = read::<Data<'_>>(item)?;
-    let change_version = ChangeVersion::new(data.change_version.take()?.0.into_owned()).ok()?;
+    // A listed clocking may lack `changeVersion` (absent or `null`) unless the profile
+    // requires it, as in the full walk.
+    let change_version = match data.change_version.take() {
+        None if profile.requires_listed_change_version() => return None,
+        None => ChangeVersion::absent(),
+        Some(text) => ChangeVersion::new(text.0.into_owned()).ok()?,
+    };
     let id = ClockingId::new(data.id?).ok()?;
     clocking(change_version, id, data, profile)
 }

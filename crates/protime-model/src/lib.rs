@@ -29,7 +29,10 @@
 //! Validation follows the public docs by default ([`Profile::Documented`]): an
 //! `InsertOrUpdate` must carry only `changeVersion` and `id`, so the model's `person`, `date`,
 //! `time_of_day` and `kind` are `Option`s. [`Profile::Strict`] (opt-in, through
-//! [`parse_delivery_with`] and friends) also requires those four fields.
+//! [`parse_delivery_with`] and friends) also requires those four fields. A clocking as the
+//! API lists it ([`parse_clocking`]: a list page item, a get response) may also lack
+//! `changeVersion` under the default profile, as the docs' list and get examples do: its
+//! version is then [`ChangeVersion::absent`], which orders before every real one.
 //!
 //! The [`ordering`] module holds the one rule every store applies: last writer wins per
 //! clocking id by `changeVersion`, compared byte by byte.
@@ -74,10 +77,13 @@ pub use model::{
 };
 pub use ordering::{ApplyOutcome, InMemoryTracker, TrackedVersion, decide};
 #[doc(hidden)]
-pub use parse::{fast_path_accepts, parse_delivery_fast_path, parse_delivery_full_walk};
+pub use parse::{
+    fast_path_accepts, parse_clocking_fast_path, parse_clocking_full_walk,
+    parse_delivery_fast_path, parse_delivery_full_walk,
+};
 pub use parse::{
     parse_change_value, parse_change_value_with, parse_clocking, parse_clocking_with,
-    parse_delivery, parse_delivery_with,
+    parse_delivery, parse_delivery_with, parse_stored_change,
 };
 pub use profile::Profile;
 #[cfg(feature = "schema")]

@@ -24,7 +24,8 @@ pub struct OutOfRange {
 
 /// Orders changes to the same object. Protime documents plain string comparison: a change
 /// whose version is lower than the last one applied for the same id is stale, an equal one is
-/// a redelivery.
+/// a redelivery. A clocking listed without a `changeVersion` has the
+/// [absent](ChangeVersion::absent) version, which orders before every real one.
 ///
 /// ```
 /// use protime_model::ChangeVersion;
@@ -49,7 +50,49 @@ impl ChangeVersion {
         Ok(Self(value))
     }
 
-    /// The version as received.
+    /// The absent version: the API listed this clocking (a list page, a get response)
+    /// without a `changeVersion`, as the docs' own list and get examples do. It orders
+    /// before every real version, so any versioned change supersedes it, it never
+    /// supersedes a real version, and a second absent version for the same id is a
+    /// duplicate. Only [`crate::parse_clocking_with`] under [`crate::Profile::Documented`]
+    /// yields it; a delivery or a delta change always carries a real version. Its
+    /// [`as_str`](Self::as_str) is the empty string (a real version is never empty), which
+    /// is how stores keep it; a serialized [`Clocking`] omits `changeVersion` when it is
+    /// absent.
+    ///
+    /// ```
+    /// use protime_model::{ChangeVersion, decide, ApplyOutcome};
+    /// let absent = ChangeVersion::absent();
+    /// let real = ChangeVersion::new("0000090200004BD0000A").unwrap();
+    /// assert!(absent.is_absent() && !real.is_absent());
+    /// assert!(absent < real);
+    /// assert_eq!(decide(Some(&absent), &real), ApplyOutcome::Applied);
+    /// assert_eq!(decide(Some(&real), &absent), ApplyOutcome::Stale);
+    /// assert_eq!(decide(Some(&absent), &absent), ApplyOutcome::Duplicate);
+    /// ```
+    pub const fn absent() -> Self {
+        Self(String::new())
+    }
+
+    /// Whether this is [`ChangeVersion::absent`]: the clocking was listed without a
+    /// `changeVersion`.
+    pub fn is_absent(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A version as a store keeps it: the empty string is [`ChangeVersion::absent`],
+    /// anything else a real version (see [`ChangeVersion::new`]).
+    ///
+    /// ```
+    /// use protime_model::ChangeVersion;
+    /// assert!(ChangeVersion::from_stored("").is_absent());
+    /// assert_eq!(ChangeVersion::from_stored("0A").as_str(), "0A");
+    /// ```
+    pub fn from_stored(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The version as received; the empty string when it is [absent](Self::absent).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -501,7 +544,10 @@ impl ClockingStatus {
 /// A validated clocking. Only `change_version` and `id` are always there: the public docs
 /// require nothing else (their delta example carries only `changeVersion`, `id` and `date`),
 /// so a field the body did not carry is `None` rather than an invented value.
-/// [`crate::Profile::Strict`] guarantees `person`, `date`, `time_of_day` and `kind`.
+/// [`crate::Profile::Strict`] guarantees `person`, `date`, `time_of_day` and `kind`. A
+/// clocking listed (list page, get) without a `changeVersion` under
+/// [`crate::Profile::Documented`] has [`ChangeVersion::absent`]; one from a delivery or a
+/// delta change never does.
 ///
 /// ```
 /// use protime_model::{parse_clocking, Profile, parse_clocking_with};
@@ -513,7 +559,8 @@ impl ClockingStatus {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clocking {
-    /// Ordering token of this version of the clocking.
+    /// Ordering token of this version of the clocking; [`ChangeVersion::absent`] when the
+    /// API listed it without one.
     pub change_version: ChangeVersion,
     /// Clocking id.
     pub id: ClockingId,

@@ -179,9 +179,11 @@ fn full_walk(text: &str, profile: Profile) -> Result<ClockingChange, ValidationE
 /// let item = br#"{"changeVersion":"0A","id":7,"person":{"id":1},"date":"2026-01-15",
 ///     "timeOfDayInMinutes":480,"kind":"InOut"}"#;
 /// assert_eq!(parse_clocking(item).unwrap().id.get(), 7);
-/// // Only changeVersion and id are required by default.
+/// // Only id is required of a listed clocking by default: the docs' list and get examples
+/// // carry no changeVersion, so it may be absent (never empty).
 /// assert!(parse_clocking(br#"{"changeVersion":"0A","id":7}"#).is_ok());
-/// let errors = parse_clocking(br#"{"id":7}"#).unwrap_err();
+/// assert!(parse_clocking(br#"{"id":7}"#).unwrap().change_version.is_absent());
+/// let errors = parse_clocking(br#"{"changeVersion":"","id":7}"#).unwrap_err();
 /// assert!(errors.has_pointer("/data/changeVersion"));
 /// ```
 pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
@@ -192,7 +194,11 @@ pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
 /// `profile`: the rules of the `data` of an `InsertOrUpdate`, with error pointers relative
 /// to a change envelope (`/data/...`), as for deliveries. The same verdict as
 /// [`parse_delivery_with`] on `{"changeType":"InsertOrUpdate","data":<item>}`, with the same
-/// typed fast path; the nesting limit (R27) counts the envelope that the item would sit in.
+/// typed fast path, except for one rule: under [`Profile::Documented`] a listed clocking may
+/// lack `changeVersion` (absent or `null`; the docs' list and get examples carry none), and
+/// its version is then [`ChangeVersion::absent`]. A present `changeVersion` must still be a
+/// non-empty string, and [`Profile::Strict`] still requires it. The nesting limit (R27)
+/// counts the envelope that the item would sit in.
 ///
 /// ```
 /// use protime_model::{parse_clocking_with, Profile};
@@ -200,6 +206,14 @@ pub fn parse_clocking(item: &[u8]) -> Result<Clocking, ValidationErrors> {
 /// assert!(parse_clocking_with(item, Profile::Documented).is_ok());
 /// let errors = parse_clocking_with(item, Profile::Strict).unwrap_err();
 /// assert!(errors.has_pointer("/data/person"));
+///
+/// let unversioned = br#"{"id":7,"person":{"id":1},"date":"2026-01-15",
+///     "timeOfDayInMinutes":480,"kind":"InOut"}"#;
+/// let clocking = parse_clocking_with(unversioned, Profile::Documented).unwrap();
+/// assert!(clocking.change_version.is_absent());
+/// let errors = parse_clocking_with(unversioned, Profile::Strict).unwrap_err();
+/// assert_eq!(errors.len(), 1);
+/// assert!(errors.has_pointer("/data/changeVersion"));
 /// ```
 pub fn parse_clocking_with(item: &[u8], profile: Profile) -> Result<Clocking, ValidationErrors> {
     let text = utf8(item, "/data", "the clocking")?;
@@ -208,6 +222,60 @@ pub fn parse_clocking_with(item: &[u8], profile: Profile) -> Result<Clocking, Va
     {
         return Ok(clocking);
     }
+    clocking_full_walk(text, profile)
+}
+
+/// [`parse_clocking_with`] without its fast path: the full walk alone, for the tests that
+/// check that both give the same verdict. Not part of the API.
+#[doc(hidden)]
+pub fn parse_clocking_full_walk(
+    item: &[u8],
+    profile: Profile,
+) -> Result<Clocking, ValidationErrors> {
+    clocking_full_walk(utf8(item, "/data", "the clocking")?, profile)
+}
+
+/// What the fast path of [`parse_clocking_with`] makes of `item`: `Some` if it accepts it
+/// (`parse_clocking_with` then returns exactly this), `None` if it leaves the verdict to the
+/// full walk. Not part of the API.
+#[doc(hidden)]
+pub fn parse_clocking_fast_path(item: &[u8], profile: Profile) -> Option<Clocking> {
+    let text = std::str::from_utf8(item).ok()?;
+    crate::fast_path::parse_clocking(text, profile).filter(|_| lexical::max_depth(text) < MAX_DEPTH)
+}
+
+/// Reads back a change that a sink stored (its raw body or its serialized JSON): the rules of
+/// [`parse_delivery`] (the default [`Profile::Documented`]), except that the clocking of an
+/// `InsertOrUpdate` may lack `changeVersion`, as a clocking that a sync listed without one
+/// ([`ChangeVersion::absent`]) is stored. A webhook delivery or a delta change is never
+/// stored without a version: they are validated with [`parse_delivery`] first.
+///
+/// ```
+/// use protime_model::{parse_clocking, parse_stored_change, ClockingChange};
+/// let listed = parse_clocking(br#"{"id":7,"date":"2024-12-02"}"#).unwrap();
+/// let stored = serde_json::to_vec(&ClockingChange::InsertOrUpdate(listed.clone())).unwrap();
+/// assert_eq!(stored, br#"{"changeType":"InsertOrUpdate","data":{"id":7,"date":"2024-12-02"}}"#);
+/// assert!(protime_model::parse_delivery(&stored).is_err());
+/// assert_eq!(parse_stored_change(&stored).unwrap(), ClockingChange::InsertOrUpdate(listed));
+/// ```
+pub fn parse_stored_change(body: &[u8]) -> Result<ClockingChange, ValidationErrors> {
+    let text = utf8(body, "", "body")?;
+    if let Some(change) = crate::fast_path::parse(text, Profile::Documented) {
+        return Ok(change);
+    }
+    let value = read_json(text, "", "body")?;
+    let lexical = lexical::scan(text, "");
+    refuse_duplicates(&lexical)?;
+    walk_with(
+        &value,
+        Some(&lexical),
+        Profile::Documented,
+        Version::MayBeAbsent,
+    )
+}
+
+/// The full walk over one listed clocking that is known to be UTF-8.
+fn clocking_full_walk(text: &str, profile: Profile) -> Result<Clocking, ValidationErrors> {
     let data = read_json(text, "/data", "the clocking")?;
     let lexical = lexical::scan(text, "/data");
     if lexical.max_depth >= MAX_DEPTH {
@@ -224,7 +292,7 @@ pub fn parse_clocking_with(item: &[u8], profile: Profile) -> Result<Clocking, Va
     }
     refuse_duplicates(&lexical)?;
     let envelope = serde_json::json!({ "changeType": "InsertOrUpdate", "data": data });
-    match walk(&envelope, Some(&lexical), profile)? {
+    match walk_with(&envelope, Some(&lexical), profile, Version::listed(profile))? {
         ClockingChange::InsertOrUpdate(clocking) => Ok(clocking),
         // The envelope above is always an InsertOrUpdate.
         ClockingChange::Delete { .. } => Err(ValidationErrors::single(ValidationError {
@@ -283,10 +351,41 @@ fn walk(
     lexical: Option<&Lexical<'_>>,
     profile: Profile,
 ) -> Result<ClockingChange, ValidationErrors> {
+    walk_with(value, lexical, profile, Version::Required)
+}
+
+/// Whether an `InsertOrUpdate`'s clocking must carry `changeVersion`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Version {
+    /// A delivery or a delta change: ordering needs it (R5), under both profiles.
+    Required,
+    /// A listed clocking under [`Profile::Documented`] (the docs' list and get examples
+    /// carry none), or a stored one: absent or `null` is [`ChangeVersion::absent`].
+    MayBeAbsent,
+}
+
+impl Version {
+    /// What a listed clocking needs under `profile`: only Strict requires the version.
+    fn listed(profile: Profile) -> Self {
+        if profile.requires_listed_change_version() {
+            Self::Required
+        } else {
+            Self::MayBeAbsent
+        }
+    }
+}
+
+fn walk_with(
+    value: &Value,
+    lexical: Option<&Lexical<'_>>,
+    profile: Profile,
+    version: Version,
+) -> Result<ClockingChange, ValidationErrors> {
     let mut walker = Walker {
         errors: Vec::new(),
         lexical,
         profile,
+        version,
     };
     let change = walker.change(value);
     match (change, ValidationErrors::new(walker.errors)) {
@@ -347,6 +446,9 @@ struct Walker<'l, 'a> {
     errors: Vec<ValidationError>,
     lexical: Option<&'l Lexical<'a>>,
     profile: Profile,
+    /// Whether an `InsertOrUpdate`'s clocking must carry `changeVersion` (a `Delete` always
+    /// must).
+    version: Version,
 }
 
 /// The largest magnitude up to which every integer has an exact 64-bit float (2^53 − 1): an
@@ -617,6 +719,22 @@ impl Walker<'_, '_> {
         ClockingId::new(id).ok()
     }
 
+    /// The `changeVersion` of an `InsertOrUpdate`'s clocking: required, except for a listed
+    /// (or stored) clocking under [`Profile::Documented`], where absent or `null` is
+    /// [`ChangeVersion::absent`]; a present value must be a non-empty string either way.
+    fn clocking_version(&mut self, data: &Map<String, Value>) -> Option<ChangeVersion> {
+        match self.version {
+            Version::Required => self.change_version(data),
+            Version::MayBeAbsent => match Self::optional(data, "changeVersion", "/data") {
+                None => Some(ChangeVersion::absent()),
+                Some((value, pointer)) => {
+                    let text = self.non_empty_string(value, pointer)?;
+                    ChangeVersion::new(text).ok()
+                }
+            },
+        }
+    }
+
     fn deletion(&mut self, data: &Map<String, Value>) -> Option<ClockingChange> {
         let change_version = self.change_version(data);
         let id = self.clocking_id(data);
@@ -880,7 +998,7 @@ impl Walker<'_, '_> {
     }
 
     fn clocking(&mut self, data: &Map<String, Value>) -> Option<Clocking> {
-        let change_version = self.change_version(data);
+        let change_version = self.clocking_version(data);
         let id = self.clocking_id(data);
         let person = self
             .by_profile(data, "person", "/data")
@@ -1007,6 +1125,10 @@ mod tests {
 
     fn one(code: ErrorCode, pointer: &str) -> Vec<(ErrorCode, String)> {
         vec![(code, pointer.to_owned())]
+    }
+
+    fn pairs(errors: ValidationErrors) -> Vec<(ErrorCode, String)> {
+        errors.into_iter().map(|e| (e.code, e.pointer)).collect()
     }
 
     #[test]
@@ -1171,6 +1293,74 @@ mod tests {
                 Profile::Strict
             ),
             one(ErrorCode::FieldRequired, "/data/kind")
+        );
+    }
+
+    #[test]
+    fn a_listed_clocking_may_lack_its_version_under_documented_only() {
+        let full = r#""id":7,"person":{"id":1},"date":"2026-01-15","timeOfDayInMinutes":480,"kind":"InOut""#;
+        for item in [
+            format!("{{{full}}}"),
+            format!(r#"{{"changeVersion":null,{full}}}"#),
+        ] {
+            let item = item.as_bytes();
+            // Both paths: the fast path accepts it, and the full walk alone agrees.
+            let fast = crate::parse::parse_clocking_fast_path(item, Profile::Documented).unwrap();
+            assert!(fast.change_version.is_absent());
+            assert_eq!(
+                parse_clocking_full_walk(item, Profile::Documented),
+                Ok(fast.clone())
+            );
+            assert_eq!(parse_clocking(item), Ok(fast.clone()));
+            // Serialized without changeVersion, and read back as absent.
+            let text = serde_json::to_string(&fast).unwrap();
+            assert!(!text.contains("changeVersion"), "{text}");
+            assert_eq!(parse_clocking(text.as_bytes()), Ok(fast.clone()));
+            let stored = serde_json::to_vec(&ClockingChange::InsertOrUpdate(fast.clone())).unwrap();
+            assert_eq!(
+                parse_stored_change(&stored),
+                Ok(ClockingChange::InsertOrUpdate(fast))
+            );
+            // Strict refuses it with the one violation it always reported.
+            assert!(crate::parse::parse_clocking_fast_path(item, Profile::Strict).is_none());
+            for errors in [
+                parse_clocking_with(item, Profile::Strict).unwrap_err(),
+                parse_clocking_full_walk(item, Profile::Strict).unwrap_err(),
+            ] {
+                assert_eq!(
+                    pairs(errors),
+                    one(ErrorCode::FieldRequired, "/data/changeVersion")
+                );
+            }
+        }
+        // A present version is still judged under both profiles.
+        for (version, code) in [
+            (r#""""#, ErrorCode::StringEmpty),
+            ("5", ErrorCode::JsonType),
+        ] {
+            let item = format!(r#"{{"changeVersion":{version},{full}}}"#);
+            for profile in Profile::ALL {
+                assert_eq!(
+                    pairs(parse_clocking_with(item.as_bytes(), profile).unwrap_err()),
+                    one(code, "/data/changeVersion")
+                );
+            }
+        }
+        // A delivery, a delta change and a stored Delete still require it.
+        let delivery = format!(r#"{{"changeType":"InsertOrUpdate","data":{{{full}}}}}"#);
+        for profile in Profile::ALL {
+            assert_eq!(
+                verdict_with(delivery.as_bytes(), profile),
+                vec![(ErrorCode::FieldRequired, "/data/changeVersion".to_owned())]
+            );
+            let value: Value = serde_json::from_str(&delivery).unwrap();
+            assert!(parse_change_value_with(&value, profile).is_err());
+        }
+        let delete = br#"{"changeType":"Delete","data":{"id":7}}"#;
+        assert!(
+            parse_stored_change(delete)
+                .unwrap_err()
+                .has_pointer("/data/changeVersion")
         );
     }
 

@@ -9,8 +9,12 @@
 ///   still applies whenever its field is present (minute ranges, strict dates, enums,
 ///   coordinates, the kind-conditional fields). The docs' own delta example
 ///   `{"changeVersion":…,"id":1050,"date":"2024-12-02"}` is a valid `InsertOrUpdate`.
+///   A clocking as the API lists it (a list page item, a get response:
+///   [`crate::parse_clocking_with`]) may also lack `changeVersion`, as the docs' list and
+///   get examples do; its version is then [`crate::ChangeVersion::absent`].
 /// - [`Profile::Strict`] also requires `person`, `date`, `timeOfDayInMinutes` and `kind` on
-///   every `InsertOrUpdate` (rules R7, R8, R9, R14 "required"): a project decision, opt-in.
+///   every `InsertOrUpdate` (rules R7, R8, R9, R14 "required"), and `changeVersion` on a
+///   listed clocking: a project decision, opt-in.
 ///
 /// Whatever `Strict` accepts, `Documented` accepts with the same value.
 ///
@@ -54,6 +58,13 @@ impl Profile {
 
     /// Whether `person`, `date`, `timeOfDayInMinutes` and `kind` are required.
     pub(crate) fn requires_clocking_fields(self) -> bool {
+        matches!(self, Self::Strict)
+    }
+
+    /// Whether a listed clocking (a list page, a get response) must carry `changeVersion`.
+    /// A delivery or a delta change always must (ordering needs it); the docs' list and get
+    /// examples carry none, so only Strict requires it of a listed clocking.
+    pub(crate) fn requires_listed_change_version(self) -> bool {
         matches!(self, Self::Strict)
     }
 }

@@ -219,27 +219,47 @@ fn when_kind(kind: &str, then: Schema, otherwise: Schema) -> Schema {
     })
 }
 
-/// The fields an `InsertOrUpdate`'s clocking must carry under `profile`.
-fn required_fields(profile: Profile) -> &'static [&'static str] {
-    if profile.requires_clocking_fields() {
-        &[
+/// Where a clocking comes from: it decides whether `changeVersion` is required.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The `data` of an `InsertOrUpdate` (a delivery, a delta change): `changeVersion` is
+    /// required under every profile (ordering needs it).
+    Change,
+    /// A clocking as the API lists it (a list page item, a get response): only
+    /// [`Profile::Strict`] requires `changeVersion` (the docs' examples carry none).
+    Listed,
+}
+
+/// Whether a clocking from `source` must carry `changeVersion` under `profile`.
+fn requires_version(profile: Profile, source: Source) -> bool {
+    source == Source::Change || profile.requires_listed_change_version()
+}
+
+/// The fields a clocking from `source` must carry under `profile`.
+fn required_fields(profile: Profile, source: Source) -> &'static [&'static str] {
+    match (
+        profile.requires_clocking_fields(),
+        requires_version(profile, source),
+    ) {
+        (true, true) => &[
             "changeVersion",
             "id",
             "person",
             "date",
             "timeOfDayInMinutes",
             "kind",
-        ]
-    } else {
-        &["changeVersion", "id"]
+        ],
+        (true, false) => &["id", "person", "date", "timeOfDayInMinutes", "kind"],
+        (false, true) => &["changeVersion", "id"],
+        (false, false) => &["id"],
     }
 }
 
-/// The schema of one clocking under `profile`. Without `kind`, the `if` of each
-/// kind-conditional rule fails, so its `else` applies: `reason`, `isOpen` and
+/// The schema of one clocking from `source` under `profile`. Without `kind`, the `if` of
+/// each kind-conditional rule fails, so its `else` applies: `reason`, `isOpen` and
 /// `activityLevels` must be absent or null, as in the validator.
-fn clocking_schema(generator: &mut SchemaGenerator, profile: Profile) -> Schema {
-    let required = required_fields(profile);
+fn clocking_schema(generator: &mut SchemaGenerator, profile: Profile, source: Source) -> Schema {
+    let required = required_fields(profile, source);
     // A field the profile requires may not be null (R24: null counts as missing); one it
     // does not require may (null counts as absent).
     let by_profile = |schema: Schema| {
@@ -249,12 +269,25 @@ fn clocking_schema(generator: &mut SchemaGenerator, profile: Profile) -> Schema 
             nullable(schema)
         }
     };
-    let profile_note = if profile.requires_clocking_fields() {
-        "Strict profile: person, date, timeOfDayInMinutes and kind are required too (a project decision)."
-    } else {
-        "Documented profile (the default): only changeVersion and id are required, as in the public docs; every other field is checked when present."
+    let profile_note = match (profile.requires_clocking_fields(), source) {
+        (true, _) => {
+            "Strict profile: person, date, timeOfDayInMinutes and kind are required too (a project decision)."
+        }
+        (false, Source::Change) => {
+            "Documented profile (the default): only changeVersion and id are required, as in the public docs; every other field is checked when present."
+        }
+        (false, Source::Listed) => {
+            "Documented profile (the default), as the API lists a clocking (a list page item, a get response): only id is required, as in the public docs, whose list and get examples carry no changeVersion (a clocking without one orders before every versioned change of the same id); every other field, changeVersion included, is checked when present. Inside a change (clocking-change.schema.json) changeVersion is required."
+        }
     };
     let minute = generator.subschema_for::<MinuteOfDay>();
+    let change_version = generator.subschema_for::<ChangeVersion>();
+    // A listed clocking may lack changeVersion (absent or null) where it is not required.
+    let change_version = if requires_version(profile, source) {
+        change_version
+    } else {
+        nullable(change_version)
+    };
     let reason_rule = when_kind(
         "Reason",
         json_schema!({ "required": ["reason"], "properties": { "reason": { "type": "object" } } }),
@@ -270,7 +303,7 @@ fn clocking_schema(generator: &mut SchemaGenerator, profile: Profile) -> Schema 
         "description": format!("A clocking. {profile_note} reason (and isOpen) only for kind Reason, activityLevels only for kind Activity; without a kind, none of them. Unknown fields are allowed; null on an optional field means absent. Integer fields are judged on their exact literal, keys never repeat, and nesting stays within the body's limit (docs/validation-rules.md, R27-R29): a JSON Schema cannot express these."),
         "required": required,
         "properties": {
-            "changeVersion": generator.subschema_for::<ChangeVersion>(),
+            "changeVersion": change_version,
             "id": generator.subschema_for::<ClockingId>(),
             "person": by_profile(generator.subschema_for::<PersonRef>()),
             "date": by_profile(generator.subschema_for::<CalendarDate>()),
@@ -290,12 +323,30 @@ fn clocking_schema(generator: &mut SchemaGenerator, profile: Profile) -> Schema 
     })
 }
 
+/// A clocking as the API lists it, under [`Profile::Documented`]: `changeVersion` is
+/// optional (see [`ChangeVersion::absent`]).
 impl JsonSchema for Clocking {
     fn schema_name() -> Cow<'static, str> {
         "Clocking".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        clocking_schema(generator, Profile::Documented)
+        clocking_schema(generator, Profile::Documented, Source::Listed)
+    }
+}
+
+/// The clocking of an `InsertOrUpdate` change under [`Profile::Documented`]:
+/// `changeVersion` is required. Named `Clocking` in the change schema.
+struct ChangeClocking;
+
+impl JsonSchema for ChangeClocking {
+    fn schema_name() -> Cow<'static, str> {
+        "Clocking".into()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        "protime_model::ChangeClocking".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        clocking_schema(generator, Profile::Documented, Source::Change)
     }
 }
 
@@ -314,7 +365,7 @@ impl JsonSchema for StrictClocking {
         "protime_model::StrictClocking".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        clocking_schema(generator, Profile::Strict)
+        clocking_schema(generator, Profile::Strict, Source::Listed)
     }
 }
 
@@ -362,6 +413,6 @@ impl JsonSchema for ClockingChange {
         "ClockingChange".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        change_schema(generator, SchemaGenerator::subschema_for::<Clocking>)
+        change_schema(generator, SchemaGenerator::subschema_for::<ChangeClocking>)
     }
 }

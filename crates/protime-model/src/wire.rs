@@ -66,7 +66,11 @@ impl Serialize for ActivityLevel {
 impl Serialize for Clocking {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("changeVersion", &self.change_version)?;
+        // An absent version (a clocking listed without one) is omitted, never written as
+        // an empty string, so the output reads back as absent.
+        if !self.change_version.is_absent() {
+            map.serialize_entry("changeVersion", &self.change_version)?;
+        }
         map.serialize_entry("id", &self.id.get())?;
         if let Some(person) = &self.person {
             map.serialize_entry(
@@ -164,7 +168,10 @@ impl<'de> Deserialize<'de> for ClockingChange {
     /// a change serialized under either reads back): the same rules, with every
     /// violation in the error message. A key given twice in one object is refused (R28), as
     /// by [`crate::parse_delivery`]; the exact spelling of numbers (R29) is not seen here —
-    /// use `parse_delivery` on the bytes for that.
+    /// use `parse_delivery` on the bytes for that. Like `parse_change_value`, it requires
+    /// `changeVersion`: a serialized `InsertOrUpdate` of a clocking listed without one (its
+    /// version [absent](crate::ChangeVersion::absent)) reads back with
+    /// [`crate::parse_stored_change`] instead.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let UniqueKeys(value) = UniqueKeys::deserialize(deserializer)?;
         crate::parse_change_value(&value).map_err(serde::de::Error::custom)

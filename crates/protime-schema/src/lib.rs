@@ -65,8 +65,9 @@ pub fn clocking_change_schema() -> Value {
     clocking_change_schema_for(Profile::Documented)
 }
 
-/// Schema of one clocking (the `data` of an `InsertOrUpdate` change) under the default
-/// [`Profile::Documented`].
+/// Schema of one clocking as the API lists it (a list page item, a get response) under the
+/// default [`Profile::Documented`]: `changeVersion` is optional there (the docs' list and
+/// get examples carry none); inside a change ([`clocking_change_schema`]) it is required.
 pub fn clocking_schema() -> Value {
     clocking_schema_for(Profile::Documented)
 }
@@ -91,12 +92,15 @@ pub fn clocking_change_schema_for(profile: Profile) -> Value {
     }
 }
 
-/// Schema of one clocking under `profile`.
+/// Schema of one clocking as the API lists it under `profile`: only `Strict` requires
+/// `changeVersion` of it.
 ///
 /// ```
 /// use protime_schema::{clocking_schema_for, Profile};
 /// let documented = clocking_schema_for(Profile::Documented);
-/// assert_eq!(documented["required"], serde_json::json!(["changeVersion", "id"]));
+/// assert_eq!(documented["required"], serde_json::json!(["id"]));
+/// let strict = clocking_schema_for(Profile::Strict);
+/// assert_eq!(strict["required"][0], "changeVersion");
 /// ```
 pub fn clocking_schema_for(profile: Profile) -> Value {
     match profile {

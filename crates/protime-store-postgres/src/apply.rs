@@ -326,10 +326,14 @@ pub(crate) async fn write_group(
             let start = if fresh {
                 None
             } else {
-                let stored = stored.get(id).map(|v| ChangeVersion::new(v.clone()));
-                let Some(Ok(version)) = stored else {
+                // An empty stored version is the absent one (a clocking synced without a
+                // changeVersion), which orders first.
+                let Some(version) = stored
+                    .get(id)
+                    .map(|v| ChangeVersion::from_stored(v.clone()))
+                else {
                     return Err(GroupError::Inconsistent(StoreError::corrupt(format!(
-                        "clocking_state, id {id}: neither inserted nor found with a valid version"
+                        "clocking_state, id {id}: neither inserted nor found"
                     ))));
                 };
                 Some(version)

@@ -101,15 +101,16 @@ fn logged_change(
     })
 }
 
-pub(crate) fn stored_version(id: i64, version: String) -> Result<ChangeVersion, StoreError> {
-    ChangeVersion::new(version)
-        .map_err(|e| StoreError::corrupt(format!("clocking_state, id {id}: {e}")))
+/// A stored version: the empty string is the absent version of a clocking that a sync
+/// listed without a `changeVersion` (`ChangeVersion::absent`); a real version is never empty.
+pub(crate) fn stored_version(version: String) -> ChangeVersion {
+    ChangeVersion::from_stored(version)
 }
 
 /// The state of one row of [`STATE`] or [`LIST`].
 pub(crate) fn state_of(row: &Row) -> Result<(i64, ClockingState), StoreError> {
     let id: i64 = row.try_get(0)?;
-    let version = stored_version(id, row.try_get(1)?)?;
+    let version = stored_version(row.try_get(1)?);
     let deleted: bool = row.try_get(2)?;
     let clocking = if deleted {
         None
@@ -183,7 +184,7 @@ pub(crate) fn tracked_of(
                 .map_err(|e| StoreError::corrupt(format!("clocking_state: {e}")))?;
             Ok((
                 clocking_id,
-                stored_version(id, row.try_get(1)?)?,
+                stored_version(row.try_get(1)?),
                 row.try_get(2)?,
             ))
         })

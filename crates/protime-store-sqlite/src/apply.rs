@@ -41,9 +41,10 @@ pub(crate) fn outcome_name(outcome: ApplyOutcome) -> &'static str {
     }
 }
 
-pub(crate) fn stored_version(id: i64, version: String) -> Result<ChangeVersion, StoreError> {
-    ChangeVersion::new(version)
-        .map_err(|e| StoreError::corrupt(format!("clocking_state, id {id}: {e}")))
+/// A stored version: the empty string is the absent version of a clocking that a sync
+/// listed without a `changeVersion` (`ChangeVersion::absent`); a real version is never empty.
+pub(crate) fn stored_version(version: String) -> ChangeVersion {
+    ChangeVersion::from_stored(version)
 }
 
 /// A delivery with what can be computed before the writer takes it: the serialized change of
@@ -160,8 +161,7 @@ impl<'c> Applier<'c> {
                 .select_version
                 .query_row([id], |row| row.get::<_, String>(0))
                 .optional()?
-                .map(|known| stored_version(id, known))
-                .transpose()?;
+                .map(stored_version);
             match known {
                 Some(known) if known == *change.change_version() => ApplyOutcome::Duplicate,
                 Some(_) => ApplyOutcome::Stale,

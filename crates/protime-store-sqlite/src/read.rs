@@ -173,10 +173,7 @@ pub(crate) fn state(
         .optional()?;
     row.map(|row| {
         let clocking = row.clocking()?;
-        Ok(ClockingState::new(
-            stored_version(row.id, row.version)?,
-            clocking,
-        ))
+        Ok(ClockingState::new(stored_version(row.version), clocking))
     })
     .transpose()
 }
@@ -259,7 +256,7 @@ pub(crate) fn tracked_versions(
         let (id, version, deleted) = row?;
         let id =
             ClockingId::new(id).map_err(|e| StoreError::corrupt(format!("clocking_state: {e}")))?;
-        versions.push((id, stored_version(id.get(), version)?, deleted));
+        versions.push((id, stored_version(version), deleted));
     }
     Ok(versions)
 }

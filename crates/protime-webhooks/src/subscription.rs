@@ -121,6 +121,10 @@ pub struct ReinitializeReport {
     pub not_newer: u64,
     /// Items the sync could not validate (each is also logged).
     pub invalid: u64,
+    /// Of the synced clockings, how many the API listed without a `changeVersion`: see
+    /// [`SyncProgress::unversioned`]. Such rows are not refreshed by a later sync, only by
+    /// versioned changes (webhook events, delta changes).
+    pub unversioned: u64,
     /// Whether the previous webhook was deleted (false when there was none or deleting failed).
     pub previous_deleted: bool,
 }
@@ -515,6 +519,7 @@ impl Subscription {
             applied,
             not_newer,
             invalid,
+            unversioned,
             ..
         } = counts;
 
@@ -532,7 +537,13 @@ impl Subscription {
             self.verifier.remove_key(&previous.key_fingerprint);
         }
         *self.lock() = Some(state.clone());
-        tracing::info!(webhook = %state.webhook_id, synced, applied, not_newer, invalid, "subscription re-initialized");
+        tracing::info!(webhook = %state.webhook_id, synced, applied, not_newer, invalid, unversioned, "subscription re-initialized");
+        if unversioned > 0 {
+            tracing::warn!(
+                unversioned,
+                "the sync stored clockings that Protime listed without a changeVersion: a later sync does not refresh them, only versioned changes (webhook events, delta changes) do"
+            );
+        }
         Ok(ReinitializeReport {
             state,
             key,
@@ -540,6 +551,7 @@ impl Subscription {
             applied,
             not_newer,
             invalid,
+            unversioned,
             previous_deleted,
         })
     }

@@ -31,6 +31,15 @@ pub struct SyncProgress {
     pub not_newer: u64,
     /// Items that failed validation (each is also logged).
     pub invalid: u64,
+    /// Of the synced clockings, how many the API listed without a `changeVersion` (as the
+    /// docs' list example does): applied with [`ChangeVersion::absent`], which orders
+    /// before every real version, so such a row is stored when its id is new, never
+    /// overwrites a versioned state, and is not refreshed by a later sync (a second absent
+    /// version is a duplicate), only by a versioned change (a webhook event, a delta
+    /// change).
+    ///
+    /// [`ChangeVersion::absent`]: protime_model::ChangeVersion::absent
+    pub unversioned: u64,
 }
 
 /// Called with the running totals after each committed batch.
@@ -98,12 +107,15 @@ pub async fn sync_with_references(
     let mut pages_done = false;
     let mut gathered: Vec<Delivery> = Vec::new();
     let mut gathered_pages = 0_u64;
-    let mut committing: Option<(u64, BatchFuture<'_>)> = None;
+    let mut gathered_unversioned = 0_u64;
+    // (pages, unversioned clockings, the commit) of the batch being committed.
+    let mut committing: Option<(u64, u64, BatchFuture<'_>)> = None;
     loop {
         if committing.is_none() && !gathered.is_empty() {
             let batch = std::mem::take(&mut gathered);
             committing = Some((
                 std::mem::take(&mut gathered_pages),
+                std::mem::take(&mut gathered_unversioned),
                 sink.record_batch(batch),
             ));
         }
@@ -113,8 +125,8 @@ pub async fn sync_with_references(
         let event = match (&mut committing, room) {
             (None, false) => return Ok(totals),
             (None, true) => Event::Page(pages.next().await),
-            (Some((_, commit)), false) => Event::Committed(commit.await),
-            (Some((_, commit)), true) => match select(pages.next(), commit.as_mut()).await {
+            (Some((_, _, commit)), false) => Event::Committed(commit.await),
+            (Some((_, _, commit)), true) => match select(pages.next(), commit.as_mut()).await {
                 Either::Left((page, _)) => Event::Page(page),
                 Either::Right((receipts, _)) => Event::Committed(receipts),
             },
@@ -128,6 +140,19 @@ pub async fn sync_with_references(
                     tracing::warn!(page = page.number, %errors, "sync: invalid clocking skipped");
                 }
                 gathered_pages += 1;
+                let unversioned = page
+                    .clockings
+                    .iter()
+                    .filter(|clocking| clocking.change_version.is_absent())
+                    .count();
+                if unversioned > 0 {
+                    tracing::debug!(
+                        page = page.number,
+                        unversioned,
+                        "sync: clockings listed without a changeVersion, applied as the oldest version"
+                    );
+                }
+                gathered_unversioned += unversioned as u64;
                 let origin = SyncOrigin::new(Arc::clone(&run), page.number);
                 gathered.extend(
                     page.clockings
@@ -136,7 +161,10 @@ pub async fn sync_with_references(
                 );
             }
             Event::Committed(receipts) => {
-                totals.pages += committing.take().map_or(0, |(pages, _)| pages);
+                if let Some((pages, unversioned, _)) = committing.take() {
+                    totals.pages += pages;
+                    totals.unversioned += unversioned;
+                }
                 for receipt in receipts {
                     match receipt.map_err(Error::Sink)? {
                         Receipt::Applied(ApplyOutcome::Applied) | Receipt::Appended => {

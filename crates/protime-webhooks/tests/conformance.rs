@@ -29,6 +29,9 @@ enum Comparison {
     CaseInsensitive,
     /// Byte order, but the batch entry point forgets the ordering rule (last write wins).
     BatchOverwrites,
+    /// Byte order, but a clocking listed without a `changeVersion` always overwrites (as if
+    /// every sync refreshed it, or as a backend storing NULL for it might).
+    UnversionedOverwrites,
 }
 
 /// A small state-keeping sink whose only bug is the chosen [`Comparison`].
@@ -61,6 +64,9 @@ impl BrokenSink {
         let outcome = match (self.comparison, known) {
             (_, None) => ApplyOutcome::Applied,
             (Comparison::BatchOverwrites, Some(_)) if in_batch => ApplyOutcome::Applied,
+            (Comparison::UnversionedOverwrites, Some(_)) if incoming.is_absent() => {
+                ApplyOutcome::Applied
+            }
             (Comparison::CaseInsensitive, Some(known)) => {
                 let (a, b) = (
                     incoming.as_str().to_lowercase(),
@@ -74,7 +80,7 @@ impl BrokenSink {
                     ApplyOutcome::Stale
                 }
             }
-            (Comparison::BatchOverwrites, Some(known)) => {
+            (Comparison::BatchOverwrites | Comparison::UnversionedOverwrites, Some(known)) => {
                 protime_model::decide(Some(&known), incoming)
             }
         };
@@ -193,4 +199,18 @@ async fn a_backend_whose_batches_skip_the_ordering_rule_fails() {
         "{failures}"
     );
     assert!(failures.0.len() < CHECKS.len(), "{failures}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_letting_unversioned_clockings_overwrite_fails() {
+    let failures =
+        conformance::run(|| async { Arc::new(BrokenSink::new(Comparison::UnversionedOverwrites)) })
+            .await
+            .expect_err("an unversioned clocking that overwrites must fail the suite");
+    assert!(
+        failures.failed("unversioned_synced_clockings_order_first"),
+        "{failures}"
+    );
+    // Only that check uses unversioned clockings.
+    assert_eq!(failures.0.len(), 1, "{failures}");
 }

@@ -389,6 +389,12 @@ async fn keep_alive(life: &Lifecycle, subscription: &Subscription, lease: Option
                         report.synced,
                         report.applied
                     );
+                    if report.unversioned > 0 {
+                        eprintln!(
+                            "[{name}] warning: {} clockings came from Protime without a changeVersion and were stored as the oldest version of their id: a later sync does not refresh them, only versioned changes do (webhook events, delta changes)",
+                            report.unversioned
+                        );
+                    }
                 }
                 Err(error) => {
                     metrics::counter!("protime_reinitializations_total", "subscription" => name.clone(), "result" => "failed")

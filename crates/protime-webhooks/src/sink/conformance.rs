@@ -14,7 +14,11 @@
 //! ```
 //!
 //! The checks: receipts follow the ordering rule; versions compare byte by byte (pairs whose
-//! byte order differs from a case-insensitive or linguistic order); tombstones (`Delete` and
+//! byte order differs from a case-insensitive or linguistic order); a synced clocking that
+//! the API listed without a `changeVersion` (`ChangeVersion::absent`) is applied when its id
+//! is new, is a duplicate of another unversioned one, is stale against any real version and
+//! is superseded by any real version (a `Delete` included), and reads back as unversioned;
+//! tombstones (`Delete` and
 //! `status: Deleted`) block older updates; a batch answers one receipt per delivery, in
 //! order, and applies changes of one id in batch order; redelivering everything changes
 //! nothing; dead letters change no state and never reach the feed; listing pages by id;
@@ -29,9 +33,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use protime_model::ordering::{ApplyOutcome, InMemoryTracker};
-use protime_model::{ClockingChange, ClockingId, parse_delivery};
+use protime_model::{ClockingChange, ClockingId, parse_clocking, parse_delivery};
 
-use super::{Delivery, DeliverySink, FeedCursor, Receipt, SinkRead, WebhookOrigin};
+use super::{Delivery, DeliverySink, FeedCursor, Receipt, SinkRead, SyncOrigin, WebhookOrigin};
 
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +81,10 @@ macro_rules! ensure {
 }
 
 /// Names of the checks, in the order they run.
-pub const CHECKS: [&str; 9] = [
+pub const CHECKS: [&str; 10] = [
     "receipts_follow_the_ordering_rule",
     "versions_compare_byte_by_byte",
+    "unversioned_synced_clockings_order_first",
     "tombstones_block_older_updates",
     "batches_answer_in_order",
     "redelivery_is_idempotent",
@@ -102,6 +107,9 @@ where
         let result = match check {
             "receipts_follow_the_ordering_rule" => receipts_follow_the_ordering_rule(&*sink).await,
             "versions_compare_byte_by_byte" => versions_compare_byte_by_byte(&*sink).await,
+            "unversioned_synced_clockings_order_first" => {
+                unversioned_synced_clockings_order_first(&*sink).await
+            }
             "tombstones_block_older_updates" => tombstones_block_older_updates(&*sink).await,
             "batches_answer_in_order" => batches_answer_in_order(&*sink).await,
             "redelivery_is_idempotent" => redelivery_is_idempotent(&*sink).await,
@@ -163,6 +171,23 @@ fn upsert(id: i64, version: &str, minute: i64) -> Result<Delivery, String> {
 
 fn delete(id: i64, version: &str) -> Result<Delivery, String> {
     delivery(body_delete(id, version))
+}
+
+/// A synced clocking as the API lists it without a `changeVersion` (the docs' list example
+/// carries none): its version is `ChangeVersion::absent`.
+fn unversioned(id: i64, minute: i64) -> Result<Delivery, String> {
+    let item = format!(
+        r#"{{"id":{id},"person":{{"id":1}},"date":"2026-01-15","timeOfDayInMinutes":{minute},"kind":"InOut"}}"#
+    );
+    let clocking = parse_clocking(item.as_bytes())
+        .map_err(|e| format!("the suite built an invalid clocking: {e}"))?;
+    if !clocking.change_version.is_absent() {
+        return Err("the suite's unversioned clocking has a version".into());
+    }
+    Ok(Delivery::synced(
+        clocking,
+        SyncOrigin::new("conformance", 1),
+    ))
 }
 
 fn clocking_id(id: i64) -> Result<ClockingId, String> {
@@ -294,6 +319,184 @@ async fn versions_compare_byte_by_byte<S: DeliverySink + SinkRead>(sink: &S) -> 
             "id {id}: stored version {version:?}, expected {higher:?}"
         );
     }
+    Ok(())
+}
+
+/// The minute of day of the clocking `id` as the sink returns it (`None` when it does not
+/// exist), and whether its version is absent.
+async fn stored_minute<S: SinkRead + ?Sized>(
+    sink: &S,
+    id: i64,
+) -> Result<Option<(i16, bool)>, String> {
+    let clocking = sink
+        .clocking(clocking_id(id)?)
+        .await
+        .map_err(|e| format!("clocking({id}) failed: {e}"))?;
+    Ok(clocking.map(|c| {
+        (
+            c.time_of_day.map_or(i16::MIN, |t| t.get()),
+            c.change_version.is_absent(),
+        )
+    }))
+}
+
+async fn unversioned_synced_clockings_order_first<S: DeliverySink + SinkRead>(
+    sink: &S,
+) -> CheckResult {
+    // A new id: applied, and read back as unversioned (by state, clocking, list and feed).
+    expect_receipt(
+        sink,
+        unversioned(30, 300)?,
+        ApplyOutcome::Applied,
+        "unversioned, new id",
+    )
+    .await?;
+    let state = current_version(sink, 30).await?;
+    ensure!(
+        state == Some((String::new(), false)),
+        "id 30: state {state:?}, expected a live clocking with the absent version"
+    );
+    ensure!(
+        stored_minute(sink, 30).await? == Some((300, true)),
+        "id 30: the unversioned clocking does not read back as stored"
+    );
+    let listed = sink
+        .list(None, 100)
+        .await
+        .map_err(|e| format!("list failed: {e}"))?;
+    ensure!(
+        listed
+            .iter()
+            .any(|c| c.id.get() == 30 && c.change_version.is_absent()),
+        "list does not return the unversioned clocking 30"
+    );
+    // Another unversioned copy is a duplicate: it never overwrites the first.
+    expect_receipt(
+        sink,
+        unversioned(30, 301)?,
+        ApplyOutcome::Duplicate,
+        "unversioned after unversioned",
+    )
+    .await?;
+    ensure!(
+        stored_minute(sink, 30).await? == Some((300, true)),
+        "id 30: a second unversioned copy changed the clocking"
+    );
+    // Any real version supersedes it, and it is stale against that version from then on.
+    expect_receipt(
+        sink,
+        upsert(30, "0", 310)?,
+        ApplyOutcome::Applied,
+        "versioned after unversioned",
+    )
+    .await?;
+    expect_receipt(
+        sink,
+        unversioned(30, 302)?,
+        ApplyOutcome::Stale,
+        "unversioned after versioned",
+    )
+    .await?;
+    ensure!(
+        stored_minute(sink, 30).await? == Some((310, false)),
+        "id 30: expected the versioned clocking (minute 310)"
+    );
+    // Against a stored real version it is stale.
+    expect_receipt(
+        sink,
+        upsert(31, "0000000005", 500)?,
+        ApplyOutcome::Applied,
+        "versioned",
+    )
+    .await?;
+    expect_receipt(
+        sink,
+        unversioned(31, 501)?,
+        ApplyOutcome::Stale,
+        "unversioned over a real version",
+    )
+    .await?;
+    let state = current_version(sink, 31).await?;
+    ensure!(
+        state == Some(("0000000005".into(), false)),
+        "id 31: state {state:?}, expected 0000000005"
+    );
+    // A Delete supersedes it, and its tombstone blocks it.
+    expect_receipt(
+        sink,
+        unversioned(32, 320)?,
+        ApplyOutcome::Applied,
+        "unversioned, id 32",
+    )
+    .await?;
+    expect_receipt(
+        sink,
+        delete(32, "01")?,
+        ApplyOutcome::Applied,
+        "delete after unversioned",
+    )
+    .await?;
+    expect_receipt(
+        sink,
+        unversioned(32, 321)?,
+        ApplyOutcome::Stale,
+        "unversioned after a delete",
+    )
+    .await?;
+    let state = current_version(sink, 32).await?;
+    ensure!(
+        state == Some(("01".into(), true)),
+        "id 32: state {state:?}, expected a tombstone at 01"
+    );
+    ensure!(
+        stored_minute(sink, 32).await?.is_none(),
+        "id 32: a deleted clocking is returned"
+    );
+    // The same rule inside one batch.
+    let batch = vec![
+        unversioned(33, 330)?,
+        unversioned(33, 331)?,
+        upsert(33, "0A", 332)?,
+        unversioned(33, 333)?,
+    ];
+    let receipts: Vec<Option<Receipt>> = sink
+        .record_batch(batch)
+        .await
+        .into_iter()
+        .map(Result::ok)
+        .collect();
+    let expected: Vec<Option<Receipt>> = [
+        ApplyOutcome::Applied,
+        ApplyOutcome::Duplicate,
+        ApplyOutcome::Applied,
+        ApplyOutcome::Stale,
+    ]
+    .into_iter()
+    .map(|outcome| Some(Receipt::Applied(outcome)))
+    .collect();
+    ensure!(
+        receipts == expected,
+        "batch on id 33: receipts {receipts:?}, expected {expected:?}"
+    );
+    ensure!(
+        stored_minute(sink, 33).await? == Some((332, false)),
+        "id 33: expected the versioned clocking (minute 332)"
+    );
+    // The feed holds each applied unversioned change once, readable as unversioned.
+    let feed = sink
+        .changes(FeedCursor::START, usize::MAX)
+        .await
+        .map_err(|e| format!("changes failed: {e}"))?;
+    let unversioned_entries: Vec<i64> = feed
+        .entries
+        .iter()
+        .filter(|e| e.change.change_version().is_absent())
+        .map(|e| e.change.id().get())
+        .collect();
+    ensure!(
+        unversioned_entries == [30, 32, 33],
+        "the feed's unversioned entries are for ids {unversioned_entries:?}, expected [30, 32, 33]"
+    );
     Ok(())
 }
 

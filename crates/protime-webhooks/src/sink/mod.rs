@@ -410,8 +410,11 @@ impl FeedPage {
 /// or — for a synced item, which has no body — the change as the backend serialized it
 /// (`serde_json` of [`ClockingChange`]). Either is parsed again through
 /// [`protime_model::parse_delivery`] (the default, documented profile, which accepts whatever
-/// the strict one accepted), so what a store returns meets the current rules. The
-/// error says what is wrong, for the backend to report with the entry's position.
+/// the strict one accepted), so what a store returns meets the current rules; a synced
+/// item's `change_json` through [`protime_model::parse_stored_change`], the same rules
+/// except that its clocking may lack `changeVersion` (one the API listed without it, whose
+/// version is [`protime_model::ChangeVersion::absent`]). The error says what is wrong, for
+/// the backend to report with the entry's position.
 ///
 /// ```
 /// use protime_webhooks::sink::stored_change;
@@ -425,18 +428,22 @@ impl FeedPage {
 /// assert_eq!(serde_json::to_string(&read).unwrap(), old);
 /// let partial = r#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"0B","id":9,"date":"2026-01-15"}}"#;
 /// assert_eq!(serde_json::to_string(&stored_change(None, Some(partial)).unwrap()).unwrap(), partial);
+/// // A clocking synced without a changeVersion reads back with the absent version; a
+/// // webhook body without one is refused.
+/// let unversioned = r#"{"changeType":"InsertOrUpdate","data":{"id":10,"date":"2026-01-15"}}"#;
+/// assert!(stored_change(None, Some(unversioned)).unwrap().change_version().is_absent());
+/// assert!(stored_change(Some(unversioned.as_bytes()), None).is_err());
 /// ```
 pub fn stored_change(
     raw_body: Option<&[u8]>,
     change_json: Option<&str>,
 ) -> Result<ClockingChange, String> {
-    let bytes = match (raw_body, change_json) {
-        (Some(body), _) => body,
-        (None, Some(json)) => json.as_bytes(),
+    let read = match (raw_body, change_json) {
+        (Some(body), _) => protime_model::parse_delivery(body),
+        (None, Some(json)) => protime_model::parse_stored_change(json.as_bytes()),
         (None, None) => return Err("neither raw_body nor change_json".into()),
     };
-    protime_model::parse_delivery(bytes)
-        .map_err(|errors| format!("the stored change is not valid: {errors}"))
+    read.map_err(|errors| format!("the stored change is not valid: {errors}"))
 }
 
 /// The read side of a state-keeping sink.
