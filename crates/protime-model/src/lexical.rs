@@ -402,16 +402,29 @@ mod tests {
         assert_eq!(nested.float_literal("/data/p/a~0~1b/e"), Some("1e5"));
     }
 
+    /// What the scan finds after the first element of an array counts as much as what it
+    /// finds in the first.
+    #[test]
+    fn the_scan_reads_every_element_of_an_array() {
+        let found = scan(r#"[1, {"x":1,"x":2}, [0, 2.0], 3e0]"#, "");
+        assert_eq!(found.duplicates, vec!["/1/x"]);
+        assert_eq!(found.float_literal("/2/1"), Some("2.0"));
+        assert_eq!(found.float_literal("/3"), Some("3e0"));
+        assert_eq!(found.max_depth, 2);
+    }
+
     /// `max_depth` only guards the fast path (an overcount sends a body to the full walk,
     /// which gives the same verdict), so the verdict tests cannot see it miscount: these do.
     #[test]
     fn max_depth_counts_brackets_outside_strings_only() {
         // Brackets inside strings, after an escaped quote too, are text.
         assert_eq!(max_depth(r#"{"a":"[[{{","b":"\"[{"}"#), 1);
-        // Closing brackets bring the depth back: many siblings stay shallow.
-        let siblings = format!("[{}]", vec!["[]"; 200].join(","));
-        assert_eq!(max_depth(&siblings), 2);
-        assert_eq!(scan(&siblings, "").max_depth, 2);
+        // Closing brackets bring the depth back: many siblings, empty or not, stay shallow.
+        for sibling in ["[]", "[1]", "{}", r#"{"a":1}"#] {
+            let siblings = format!("[{}]", vec![sibling; 200].join(","));
+            assert_eq!(max_depth(&siblings), 2, "{sibling}");
+            assert_eq!(scan(&siblings, "").max_depth, 2, "{sibling}");
+        }
         assert_eq!(max_depth(r#"{"a":{"b":[1]},"c":{}}"#), 3);
         assert_eq!(max_depth("5"), 0);
     }
