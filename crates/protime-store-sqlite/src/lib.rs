@@ -77,6 +77,7 @@ mod apply;
 mod error;
 mod file_watch;
 mod read;
+mod retention;
 mod schema;
 mod writer;
 
@@ -98,6 +99,7 @@ use tokio::sync::oneshot;
 
 pub use error::StoreError;
 pub use read::{DeadLetter, StoreStats};
+pub use retention::{BATCH as RETENTION_BATCH, ErasureCounts, ErasureRecord, Purge, PurgeCounts};
 
 use apply::Prepared;
 use file_watch::FileWatch;
@@ -470,6 +472,54 @@ impl SqliteStore {
             rusqlite::params![seq, now, Receipt::Applied(applied).name()],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Applies retention (blocking): removes what was received before each cutoff of
+    /// `purge` — webhook bodies (the entries stay), change-log entries, dead letters — in
+    /// transactions of at most [`RETENTION_BATCH`] rows each, so deliveries are never held up
+    /// for long. Never removed: the state rows (the per-id version watermark, so a late older
+    /// delivery is still stale) and the entries they point at (the current clockings). With
+    /// `dry_run`, counts what would go and removes nothing.
+    ///
+    /// ```no_run
+    /// use protime_store_sqlite::{Purge, SqliteStore};
+    /// let store = SqliteStore::open("clockings.sqlite")?;
+    /// let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    /// let counts = store.purge(&Purge::new().raw_bodies_before(month_ago))?;
+    /// println!("{} bodies purged", counts.raw_bodies);
+    /// # Ok::<(), protime_store_sqlite::StoreError>(())
+    /// ```
+    pub fn purge(&self, purge: &Purge) -> Result<PurgeCounts, StoreError> {
+        let mut conn = self.own_connection()?;
+        retention::purge(&mut conn, purge, chrono::Utc::now())
+    }
+
+    /// Erases a person (blocking): every change-log entry of every clocking whose stored
+    /// body names `person` as `data.person.id` (current state and history), and every dead
+    /// letter that does. Each such clocking keeps its state row as an erased tombstone (id
+    /// and version, for ordering) pointing at a new feed entry of origin `erasure` (a Delete
+    /// at that version), so followers of the feed delete it too. The erasure is recorded in
+    /// `erasures` (time and counts, not the person). With `dry_run`, counts only.
+    pub fn forget_person(&self, person: i64, dry_run: bool) -> Result<ErasureCounts, StoreError> {
+        let mut conn = self.own_connection()?;
+        retention::forget(&mut conn, person, dry_run, chrono::Utc::now())
+    }
+
+    /// The recorded erasures, oldest first.
+    pub fn erasures(&self) -> Result<Vec<ErasureRecord>, StoreError> {
+        self.read(|conn| retention::erasures(conn))
+    }
+
+    /// A write connection of its own (the writer thread takes deliveries only): SQLite's
+    /// locks serialize its transactions with the writer's.
+    fn own_connection(&self) -> Result<Connection, StoreError> {
+        if self.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        let conn = Connection::open(&self.inner.path)?;
+        conn.busy_timeout(read::BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(conn)
     }
 
     /// Counts of what the store holds (one consistent snapshot; counting scans the tables).

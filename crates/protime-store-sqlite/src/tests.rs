@@ -172,6 +172,7 @@ fn every_migration() -> Vec<(i64, String)> {
         (1, "initial".to_owned()),
         (2, "origins_and_log_pointers".to_owned()),
         (3, "dead_letter_replays".to_owned()),
+        (4, "retention_and_erasure".to_owned()),
     ]
 }
 
