@@ -2,7 +2,9 @@
 //! the feed): the refusal without limits (exit 2), a dry run that removes nothing and counts
 //! what the real run removes, and an erasure that `protime changes` shows as Deletes of
 //! origin `erasure`. The PostgreSQL case needs a server (DATABASE_URL or PG*); it is skipped
-//! loudly without one, unless PROTIME_REQUIRE_POSTGRES=1 (as in CI).
+//! loudly without one, unless PROTIME_REQUIRE_POSTGRES=1 (as in CI). And `serve`'s
+//! background retention job: it runs every `--retention-interval`, purges, logs its counts,
+//! and stops with the process (SIGTERM, exit 0).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,7 +24,7 @@ use protime_webhooks::sink::{Delivery, WebhookOrigin};
 use serde_json::Value;
 
 mod common;
-use common::{json_lines, protime, temp_dir};
+use common::{Running, free_port, json_lines, protime, temp_dir, terminate};
 
 fn upsert(id: i64, version: &str, person: i64) -> Vec<u8> {
     format!(
@@ -278,4 +280,89 @@ async fn forget_erases_a_person_on_postgres_and_the_feed_shows_it() {
         .await
         .unwrap();
     database.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_retention_in_the_background_and_stops_with_it() {
+    use protime_sandbox::{Sandbox, SandboxConfig};
+    let sandbox = Sandbox::start(SandboxConfig {
+        port: 0,
+        people: 2,
+        days: 2,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("serve-retention");
+    let store = dir.join("store.sqlite");
+    // Two old versions of a clocking the sandbox does not have: v1 is history, v2 current.
+    let id = 900_000_001;
+    {
+        let sqlite = SqliteStore::open(&store).unwrap();
+        let old = Utc::now() - Duration::days(40);
+        sqlite
+            .record_blocking(webhook(&upsert(id, "01", 7), old))
+            .unwrap();
+        sqlite
+            .record_blocking(webhook(&upsert(id, "02", 7), old))
+            .unwrap();
+        sqlite.close().unwrap();
+    }
+    let port = free_port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_protime"));
+    let mut child = common::with_sandbox_env(&mut command, &sandbox, "RetentionTest/1.0 (protime)")
+        .args(["serve", "--quiet", "--port", &port.to_string()])
+        .args(["--destination", &format!("http://127.0.0.1:{port}/")])
+        .args(["--allow-insecure-destinations", "--state-dir"])
+        .arg(dir.join("state"))
+        .arg("--store")
+        .arg(&store)
+        .args(["--from", "2026-01-01", "--to", "2026-12-31"])
+        .args([
+            "--retention-change-log",
+            "30d",
+            "--retention-interval",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = common::stderr_lines(&mut child);
+    let mut child = Running(child);
+    let seen = common::wait_for_line(
+        &lines,
+        "retention every 1s",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(
+        seen.last().unwrap().contains("change log 2592000s"),
+        "{seen:?}"
+    );
+    // The first run removes v1; the next ones find nothing more.
+    let seen = common::wait_for_line(
+        &lines,
+        "retention: removed 0 raw bodies, 1 change-log entries",
+        std::time::Duration::from_secs(20),
+    );
+    assert!(
+        seen.iter().all(|line| !line.contains("retention failed")),
+        "{seen:?}"
+    );
+    common::wait_for_line(
+        &lines,
+        "retention: removed 0 raw bodies, 0 change-log entries",
+        std::time::Duration::from_secs(10),
+    );
+    let status = terminate(&mut child, std::time::Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+
+    let sqlite = SqliteStore::open(&store).unwrap();
+    let current = sqlite
+        .clocking_blocking(protime_model::ClockingId::new(id).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.change_version.as_str(), "02");
+    sqlite.close().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }

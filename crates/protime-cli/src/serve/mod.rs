@@ -23,6 +23,7 @@
 
 mod config;
 mod lifecycle;
+mod retention;
 mod state;
 
 use std::net::SocketAddr;
@@ -133,6 +134,8 @@ pub(crate) struct ServeArgs {
     /// and tries to take the renewal lease over (at least 100).
     #[arg(long, default_value_t = 1000, value_name = "MILLISECONDS")]
     follow_interval_ms: u64,
+    #[command(flatten)]
+    retention: retention::RetentionFlags,
 }
 
 impl ServeArgs {
@@ -153,6 +156,8 @@ struct Running {
     path: String,
     /// How this subscription's deliveries are validated.
     profile: protime_model::Profile,
+    /// Its retention limits and interval.
+    retention: (crate::retention::Limits, Duration),
 }
 
 /// This replica's default name: the host and the process id.
@@ -240,6 +245,7 @@ async fn start(
         location: plan.store,
         path: plan.path,
         profile: plan.profile,
+        retention: plan.retention,
         lifecycle: Lifecycle {
             name,
             client: plan.client,
@@ -357,8 +363,27 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
 
     let mut stores = Vec::new();
     let mut lifecycles = Vec::new();
+    // Retention jobs run beside the lifecycles and stop with them.
+    let capture_limits = crate::retention::Limits {
+        captures: args.retention.captures(args.capture.as_ref()),
+        ..Default::default()
+    };
+    lifecycles.extend(retention::spawn(
+        "captures".into(),
+        None,
+        capture_limits,
+        args.retention.interval(),
+    ));
     for part in running {
         stores.push(part.lifecycle.store.clone());
+        let (limits, interval) = part.retention;
+        let store = Some(part.lifecycle.store.clone());
+        lifecycles.extend(retention::spawn(
+            part.lifecycle.name.clone(),
+            store,
+            limits,
+            interval,
+        ));
         lifecycles.push(tokio::spawn(lifecycle::run(part.lifecycle, part.ownership)));
     }
 
