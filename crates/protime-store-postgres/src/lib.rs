@@ -9,8 +9,20 @@
 //!   tombstone so an older update that arrives late cannot resurrect the clocking;
 //! - `change_log`: every authentic valid webhook delivery, redeliveries and stale ones
 //!   included, with the body exactly as received; every applied synced clocking, with its
-//!   sync run and page. Append-only. Applied entries carry a **feed position**;
-//! - `dead_letters`: every authentic delivery that failed validation, with its errors.
+//!   sync run and page. Append-only, but for retention and erasure. Applied entries carry a
+//!   **feed position**;
+//! - `dead_letters`: every authentic delivery that failed validation, with its errors;
+//! - `erasures`: when a person was erased and how many rows went, never whose.
+//!
+//! # Retention and erasure
+//!
+//! Nothing is removed unless asked. [`PgStore::purge`] removes history by age (webhook
+//! bodies, change-log entries, dead letters) but never a state row — the per-id watermark
+//! that keeps a late, older delivery stale — nor the entry holding a current clocking.
+//! [`PgStore::forget_person`] erases a person's clockings, leaving erased tombstones (id and
+//! version) and one feed entry of origin `erasure` (a Delete) per clocking. Removed entries
+//! leave gaps in the feed positions; the feed stays in commit order and gap-free for what
+//! it still holds.
 //!
 //! # Several writers
 //!

@@ -9,9 +9,20 @@
 //!   late cannot resurrect the clocking;
 //! - `change_log`: every authentic valid webhook delivery, redeliveries and stale ones
 //!   included, with the body exactly as received; and every synced clocking that was
-//!   applied, with the sync run and page (no body is made up for it). Append-only. Its
-//!   applied entries, in `seq` order, are the change feed ([`SinkRead::changes`]);
-//! - `dead_letters`: every authentic delivery that failed validation, with its errors.
+//!   applied, with the sync run and page (no body is made up for it). Append-only, but for
+//!   retention and erasure. Its applied entries, in `seq` order, are the change feed
+//!   ([`SinkRead::changes`]);
+//! - `dead_letters`: every authentic delivery that failed validation, with its errors;
+//! - `erasures`: when a person was erased and how many rows went, never whose.
+//!
+//! # Retention and erasure
+//!
+//! Nothing is removed unless asked. [`SqliteStore::purge`] removes history by age (webhook
+//! bodies, change-log entries, dead letters) but never a state row — the per-id watermark
+//! that keeps a late, older delivery stale — nor the entry a state row points at (the
+//! current clocking). [`SqliteStore::forget_person`] erases a person's clockings, leaving
+//! erased tombstones (id and version) and one feed entry of origin `erasure` (a Delete) per
+//! clocking. Both work in short transactions on a connection of their own.
 //!
 //! # Schema
 //!
