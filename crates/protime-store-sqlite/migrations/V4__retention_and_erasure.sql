@@ -38,6 +38,10 @@ INSERT INTO change_log_v4 (seq, received_at, clocking_id, change_version, change
 -- rolled-back savepoint) must not be handed out again either.
 UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT s.seq FROM sqlite_sequence s WHERE s.name = 'change_log'))
     WHERE name = 'change_log_v4';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'change_log_v4', s.seq FROM sqlite_sequence s
+    WHERE s.name = 'change_log'
+      AND NOT EXISTS (SELECT 1 FROM sqlite_sequence v WHERE v.name = 'change_log_v4');
 DROP TABLE change_log;
 ALTER TABLE change_log_v4 RENAME TO change_log;
 CREATE TABLE erasures (
