@@ -299,3 +299,67 @@ async fn forget_removes_the_person_and_leaves_tombstones_and_a_feed_entry() {
     store.close().await;
     database.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_forget_run_beside_concurrent_writers() {
+    let Some(database) = TestDatabase::create("retention_concurrent").await else {
+        return;
+    };
+    let store = PgStore::connect_with(database.config()).await.unwrap();
+    // Two writers, each its own ids in batches (ids interleave across writers' batches),
+    // persons 7 and 8 alternating by id.
+    let writers: Vec<_> = (0..2_i64)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for version in 1..=20 {
+                    let batch: Vec<Delivery> = (1..=40_i64)
+                        .filter(|n| n % 2 == writer)
+                        .map(|n| {
+                            let body = upsert(n, &format!("{version:04}"), 7 + n % 2);
+                            let change = parse_delivery(&body).unwrap();
+                            let mut origin = WebhookOrigin::new(Bytes::from(body), "k1");
+                            origin.received_at = days_ago(40);
+                            Delivery::webhook(change, origin)
+                        })
+                        .collect();
+                    for receipt in store.record_batch(batch).await {
+                        assert!(matches!(receipt, Ok(Receipt::Applied(_))), "{receipt:?}");
+                    }
+                }
+            })
+        })
+        .collect();
+    let future = Utc::now() + Duration::days(1);
+    let everything = Purge::new()
+        .raw_bodies_before(future)
+        .change_log_before(future)
+        .dead_letters_before(future);
+    while writers.iter().any(|writer| !writer.is_finished()) {
+        store.purge(&everything).await.unwrap();
+        store.forget_person(8, false).await.unwrap();
+        store.clockings().await.unwrap();
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    store.purge(&everything).await.unwrap();
+    let tracked = store.tracked_versions().await.unwrap();
+    assert_eq!(tracked.len(), 40);
+    for (id, version, deleted) in &tracked {
+        if id.get() % 2 == 0 {
+            assert_eq!((version.as_str(), *deleted), ("0020", false), "{id}");
+        } else if !deleted {
+            assert_eq!(version.as_str(), "0020");
+        }
+    }
+    assert_eq!(store.change_log_len().await.unwrap(), 40);
+    store.forget_person(8, false).await.unwrap();
+    assert_eq!(store.clockings().await.unwrap().len(), 20);
+    // The feed holds exactly the current entries, in order, with distinct positions.
+    let page = store.changes(FeedCursor(0), 1_000).await.unwrap();
+    assert_eq!(page.entries.len(), 40);
+    assert!(page.entries.windows(2).all(|w| w[0].cursor < w[1].cursor));
+    store.close().await;
+    database.cleanup().await;
+}

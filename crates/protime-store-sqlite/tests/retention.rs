@@ -350,3 +350,51 @@ fn erased_entries_survive_retention_while_current() {
     );
     store.close().unwrap();
 }
+
+#[test]
+fn purge_and_forget_run_beside_concurrent_deliveries() {
+    let dir = TempDir::new("retention-concurrent");
+    let store = SqliteStore::open(dir.db()).unwrap();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            // 60 ids, 30 versions each, persons 7 and 8 alternating by id.
+            for version in 1..=30 {
+                for n in 1..=60 {
+                    let body = upsert(n, &format!("{version:04}"), 7 + n % 2);
+                    let receipt = record(&store, &body, days_ago(40));
+                    assert!(matches!(receipt, Receipt::Applied(_)), "{receipt:?}");
+                }
+            }
+        })
+    };
+    let future = Utc::now() + Duration::days(1);
+    let everything = Purge::new()
+        .raw_bodies_before(future)
+        .change_log_before(future)
+        .dead_letters_before(future);
+    while !writer.is_finished() {
+        store.purge(&everything).unwrap();
+        store.forget_person(8, false).unwrap();
+        // Every state row still reads: none points at a removed entry.
+        store.clockings().unwrap();
+    }
+    writer.join().unwrap();
+    store.purge(&everything).unwrap();
+    // Person 7's clockings hold their last version; person 8's are erased or hold a version
+    // delivered after the last erasure.
+    let tracked = store.tracked_versions().unwrap();
+    assert_eq!(tracked.len(), 60);
+    for (id, version, deleted) in &tracked {
+        if id.get() % 2 == 0 {
+            assert_eq!((version.as_str(), *deleted), ("0030", false), "{id}");
+        } else if !deleted {
+            assert_eq!(version.as_str(), "0030");
+        }
+    }
+    // After the purge only the current entries are left.
+    assert_eq!(store.change_log_len().unwrap(), 60);
+    store.forget_person(8, false).unwrap();
+    assert_eq!(store.clockings().unwrap().len(), 30);
+    store.close().unwrap();
+}
