@@ -366,3 +366,76 @@ async fn serve_runs_retention_in_the_background_and_stops_with_it() {
     sqlite.close().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn serve_check_config_shows_each_subscriptions_retention() {
+    let dir = temp_dir("serve-retention-config");
+    let config = dir.join("protime.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[subscription]]
+name = "acme"
+base_url = "http://127.0.0.1:9"
+token_url = "http://127.0.0.1:9/token"
+client_id = "c"
+client_secret_env = "RETENTION_TEST_SECRET"
+user_agent = "RetentionTest/1.0 (protime)"
+destination = "http://127.0.0.1:9/acme"
+path = "/acme"
+store = "sqlite:{store}"
+state_dir = "{state}"
+from = 2026-01-01
+to = 2026-12-31
+allow_insecure_destinations = true
+[subscription.retention]
+raw_bodies = "30d"
+change_log = "180d"
+"#,
+            store = dir.join("acme.sqlite").display(),
+            state = dir.join("state").display(),
+        ),
+    )
+    .unwrap();
+    let check = |overrides: &[(&str, &str)]| {
+        let mut command = protime(&[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--check-config",
+        ]);
+        command.env("RETENTION_TEST_SECRET", "s");
+        for (name, value) in overrides {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let output = check(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "  retention every 3600s: raw bodies 2592000s, change log 15552000s, dead letters kept"
+        ),
+        "{stdout}"
+    );
+    let output = check(&[
+        ("PROTIME_SUBSCRIPTION_ACME_RETENTION_RAW_BODIES", "14d"),
+        ("PROTIME_SUBSCRIPTION_ACME_RETENTION_INTERVAL", "15m"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("retention every 900s: raw bodies 1209600s"),
+        "{stdout}"
+    );
+    let output = check(&[("PROTIME_SUBSCRIPTION_ACME_RETENTION_DEAD_LETTERS", "90")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("retention.dead_letters"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

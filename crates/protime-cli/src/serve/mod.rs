@@ -281,6 +281,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                 },
                 plan.profile
             );
+            let (limits, interval) = &plan.retention;
+            if !limits.is_off() {
+                println!("  {}", retention::describe(limits, *interval));
+            }
         }
         println!("configuration OK: {} subscription(s)", plans.len());
         return Ok(Outcome::Success);

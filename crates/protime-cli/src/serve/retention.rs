@@ -101,6 +101,19 @@ fn age_text(age: Option<Duration>) -> String {
     age.map_or_else(|| "kept".to_owned(), |age| format!("{}s", age.as_secs()))
 }
 
+/// `retention every 3600s: raw bodies 2592000s, change log kept, …`, for the logs and
+/// `--check-config`.
+pub(super) fn describe(limits: &Limits, interval: Duration) -> String {
+    format!(
+        "retention every {}s: raw bodies {}, change log {}, dead letters {}, captures {}",
+        interval.max(Duration::from_secs(1)).as_secs(),
+        age_text(limits.raw_bodies),
+        age_text(limits.change_log),
+        age_text(limits.dead_letters),
+        age_text(limits.captures.as_ref().map(|(_, age)| *age)),
+    )
+}
+
 /// Starts the retention job of one subscription (`store`) or of the capture directory
 /// (`store` `None`); `None` when `limits` are off.
 pub(super) fn spawn(
@@ -113,14 +126,7 @@ pub(super) fn spawn(
         return None;
     }
     let interval = interval.max(Duration::from_secs(1));
-    eprintln!(
-        "[{name}] retention every {}s: raw bodies {}, change log {}, dead letters {}, captures {}",
-        interval.as_secs(),
-        age_text(limits.raw_bodies),
-        age_text(limits.change_log),
-        age_text(limits.dead_letters),
-        age_text(limits.captures.as_ref().map(|(_, age)| *age)),
-    );
+    eprintln!("[{name}] {}", describe(&limits, interval));
     Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
