@@ -54,13 +54,13 @@ struct SubscriptionConfig {
     allow_insecure_destinations: bool,
     /// The signature scheme (defaults: the `--signature-*` flags' defaults).
     signature: Option<SignatureSettings>,
+    /// Retention limits (`[subscription.retention]`); none: keep everything.
+    #[serde(default)]
+    retention: super::retention::RetentionConfig,
     /// Validate deliveries and synced clockings with the strict profile (`person`, `date`,
     /// `timeOfDayInMinutes` and `kind` required); default false: only what the docs require.
     #[serde(default)]
     strict: bool,
-    /// Retention limits (`[subscription.retention]`); none: keep everything.
-    #[serde(default)]
-    retention: super::retention::RetentionConfig,
 }
 
 /// A day in the configuration: a TOML date (`from = 2026-01-01`) or a string
@@ -105,10 +105,10 @@ pub(super) struct Plan {
     pub(super) forced_interval: Duration,
     /// How deliveries are signed.
     pub(super) scheme: SignatureScheme,
-    /// How deliveries (and the clockings of its syncs) are validated.
-    pub(super) profile: protime_model::Profile,
     /// Retention limits of its store and how often they are applied.
     pub(super) retention: (crate::retention::Limits, Duration),
+    /// How deliveries (and the clockings of its syncs) are validated.
+    pub(super) profile: protime_model::Profile,
 }
 
 impl Plan {
@@ -201,8 +201,8 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
                 .with_context(|| format!("subscription {}: signature", config.name))?,
             None => defaults.signature.scheme()?,
         },
-        profile: crate::api::profile_of(config.strict),
         retention: config.retention.plan(&config.name)?,
+        profile: crate::api::profile_of(config.strict),
     }
     .checked()
 }
@@ -297,8 +297,8 @@ pub(super) fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<Confi
             check: Duration::from_secs(args.check_seconds.max(1)),
             forced_interval: Duration::from_secs(args.forced_renewal_interval_seconds),
             scheme: args.signature.scheme()?,
-            profile: crate::api::profile_of(args.strict),
             retention: args.retention.plan(),
+            profile: crate::api::profile_of(args.strict),
         };
         return Ok((vec![plan.checked()?], None));
     };

@@ -105,6 +105,8 @@ pub(crate) struct ServeArgs {
     /// files hold personal data.
     #[arg(long, value_name = "DIR")]
     capture: Option<PathBuf>,
+    #[command(flatten)]
+    retention: retention::RetentionFlags,
     /// Serve `/healthz`, `/readyz` and `/metrics` on this address (keep it private); wins
     /// over the configuration's `admin`.
     #[arg(long, env = "PROTIME_ADMIN", value_name = "ADDR:PORT")]
@@ -134,8 +136,6 @@ pub(crate) struct ServeArgs {
     /// and tries to take the renewal lease over (at least 100).
     #[arg(long, default_value_t = 1000, value_name = "MILLISECONDS")]
     follow_interval_ms: u64,
-    #[command(flatten)]
-    retention: retention::RetentionFlags,
 }
 
 impl ServeArgs {
