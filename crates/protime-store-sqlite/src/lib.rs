@@ -22,7 +22,8 @@
 //! that keeps a late, older delivery stale — nor the entry a state row points at (the
 //! current clocking). [`SqliteStore::forget_person`] erases a person's clockings, leaving
 //! erased tombstones (id and version) and one feed entry of origin `erasure` (a Delete) per
-//! clocking. Both work in short transactions on a connection of their own.
+//! clocking. Both read on a connection of their own and write in short steps that the writer
+//! thread runs between two groups, so they never contend with deliveries for the lock.
 //!
 //! # Schema
 //!
@@ -114,7 +115,7 @@ pub use retention::{BATCH as RETENTION_BATCH, ErasureCounts, ErasureRecord, Purg
 
 use apply::Prepared;
 use file_watch::FileWatch;
-use writer::{Counters, Job, Outcome, Reply};
+use writer::{Counters, Job, Outcome, Reply, Work};
 
 /// Read connections kept open between reads.
 const MAX_IDLE_READERS: usize = 4;
@@ -132,7 +133,7 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     /// `None` once [`SqliteStore::close`] ran.
-    jobs: RwLock<Option<mpsc::Sender<Job>>>,
+    jobs: RwLock<Option<mpsc::Sender<Work>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     counters: Arc<Counters>,
@@ -382,10 +383,10 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner);
         let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
         sender
-            .send(Job {
+            .send(Work::Deliver(Job {
                 deliveries: deliveries.into_iter().map(Prepared::new).collect(),
                 reply,
-            })
+            }))
             .map_err(|_| StoreError::Closed)
     }
 
@@ -501,8 +502,13 @@ impl SqliteStore {
     /// # Ok::<(), protime_store_sqlite::StoreError>(())
     /// ```
     pub fn purge(&self, purge: &Purge) -> Result<PurgeCounts, StoreError> {
-        let mut conn = self.own_connection()?;
-        retention::purge(&mut conn, purge, chrono::Utc::now())
+        let mut conn = self.own_reader()?;
+        retention::purge(
+            &mut conn,
+            &|step| self.on_writer(step),
+            purge,
+            chrono::Utc::now(),
+        )
     }
 
     /// Erases a person (blocking): every change-log entry of every clocking whose stored
@@ -512,8 +518,14 @@ impl SqliteStore {
     /// at that version), so followers of the feed delete it too. The erasure is recorded in
     /// `erasures` (time and counts, not the person). With `dry_run`, counts only.
     pub fn forget_person(&self, person: i64, dry_run: bool) -> Result<ErasureCounts, StoreError> {
-        let mut conn = self.own_connection()?;
-        retention::forget(&mut conn, person, dry_run, chrono::Utc::now())
+        let mut conn = self.own_reader()?;
+        retention::forget(
+            &mut conn,
+            &|step| self.on_writer(step),
+            person,
+            dry_run,
+            chrono::Utc::now(),
+        )
     }
 
     /// The recorded erasures, oldest first.
@@ -521,16 +533,33 @@ impl SqliteStore {
         self.read(|conn| retention::erasures(conn))
     }
 
-    /// A write connection of its own (the writer thread takes deliveries only): SQLite's
-    /// locks serialize its transactions with the writer's.
-    fn own_connection(&self) -> Result<Connection, StoreError> {
+    /// A read connection for a purge or an erasure (its writes go to the writer thread).
+    fn own_reader(&self) -> Result<Connection, StoreError> {
         if self.is_closed() {
             return Err(StoreError::Closed);
         }
-        let conn = Connection::open(&self.inner.path)?;
-        conn.busy_timeout(read::BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        Ok(conn)
+        read::open_reader(&self.inner.path)
+    }
+
+    /// Runs a retention or erasure step on the writer thread, between two groups of
+    /// deliveries, and waits for its answer.
+    fn on_writer(&self, step: retention::Step) -> Result<(u64, u64), StoreError> {
+        let (sender, answer) = mpsc::sync_channel(1);
+        let task: writer::Task = Box::new(move |conn| {
+            // A caller that stopped waiting is not an error: the step is committed or not.
+            let _ = sender.send(step(conn));
+        });
+        {
+            let jobs = self
+                .inner
+                .jobs
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let jobs = jobs.as_ref().ok_or(StoreError::Closed)?;
+            jobs.send(Work::Task(task))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        answer.recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Counts of what the store holds (one consistent snapshot; counting scans the tables).

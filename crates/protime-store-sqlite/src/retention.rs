@@ -1,8 +1,10 @@
-//! Retention (`purge`) and erasure (`forget_person`), on a connection of their own.
+//! Retention (`purge`) and erasure (`forget_person`).
 //!
-//! Both work in short `IMMEDIATE` transactions of at most [`BATCH`] rows (a range of `seq`
-//! values): SQLite's write lock serializes each of them with the writer thread's groups, which
-//! wait for it (busy timeout) and are never held up for long.
+//! Reads (finding what to remove, dry-run counts) run on a read connection. Every write is
+//! a [`Step`]: one transaction of at most [`BATCH`] rows (a range of `seq` values) that the
+//! writer thread runs on its own connection between two groups of deliveries — so a purge
+//! never contends with deliveries for SQLite's write lock, and deliveries queued meanwhile
+//! wait for one step at most.
 //!
 //! What is never removed: the state row of an id (its version is the watermark that makes a
 //! late, older delivery stale) and the change-log entry a state row points at (its body is
@@ -125,101 +127,110 @@ fn max_seq(conn: &Connection, table: &str) -> Result<i64, StoreError> {
     )?)
 }
 
-fn begin(
-    conn: &mut Connection,
-    dry_run: bool,
-) -> Result<rusqlite::Transaction<'_>, rusqlite::Error> {
-    conn.transaction_with_behavior(if dry_run {
-        TransactionBehavior::Deferred
-    } else {
-        TransactionBehavior::Immediate
-    })
+/// One write of a purge or an erasure, run by the writer thread (see the module
+/// documentation); it answers up to two counts.
+pub(crate) type Step = Box<dyn FnOnce(&mut Connection) -> Result<(u64, u64), StoreError> + Send>;
+
+/// Runs a [`Step`] on the writer thread and waits for its answer.
+pub(crate) type Writer<'w> = &'w dyn Fn(Step) -> Result<(u64, u64), StoreError>;
+
+fn count_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(sql, params, |row| row.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 pub(crate) fn purge(
     conn: &mut Connection,
+    write: Writer<'_>,
     purge: &Purge,
     now: DateTime<Utc>,
 ) -> Result<PurgeCounts, StoreError> {
     let mut counts = PurgeCounts::default();
     let log_cutoff = purge.change_log_before.map(rfc3339);
     let body_cutoff = purge.raw_bodies_before.map(rfc3339);
-    let purged_at = rfc3339(now);
+    let log_condition = format!("seq > ?1 AND seq <= ?2 AND received_at < ?3 AND {NOT_CURRENT}");
+    // Entries the change-log cutoff removes are not counted again (a dry run still sees
+    // them).
+    let body_condition = format!(
+        "seq > ?1 AND seq <= ?2 AND received_at < ?3 AND raw_body IS NOT NULL
+         AND (?4 IS NULL OR received_at >= ?4) AND {NOT_CURRENT}"
+    );
     if log_cutoff.is_some() || body_cutoff.is_some() {
         let last = max_seq(conn, "change_log")?;
         let mut low = 0;
         while low < last {
             let high = low.saturating_add(BATCH);
-            let tx = begin(conn, purge.dry_run)?;
-            if let Some(cutoff) = &log_cutoff {
-                let condition =
-                    format!("seq > ?1 AND seq <= ?2 AND received_at < ?3 AND {NOT_CURRENT}");
-                let n = if purge.dry_run {
-                    tx.query_row(
-                        &format!("SELECT COUNT(*) FROM change_log WHERE {condition}"),
+            if purge.dry_run {
+                let tx = conn.transaction()?;
+                if let Some(cutoff) = &log_cutoff {
+                    counts.change_log_entries += count_rows(
+                        &tx,
+                        &format!("SELECT COUNT(*) FROM change_log WHERE {log_condition}"),
                         params![low, high, cutoff],
-                        |row| row.get::<_, i64>(0),
-                    )
-                    .map(|n| u64::try_from(n).unwrap_or(0))?
-                } else {
-                    to_count(tx.execute(
-                        &format!("DELETE FROM change_log WHERE {condition}"),
-                        params![low, high, cutoff],
-                    )?)
-                };
-                counts.change_log_entries += n;
-            }
-            if let Some(cutoff) = &body_cutoff {
-                // Entries the change-log cutoff removes are not counted again (a dry run
-                // still sees them).
-                let condition = format!(
-                    "seq > ?1 AND seq <= ?2 AND received_at < ?3 AND raw_body IS NOT NULL
-                     AND (?4 IS NULL OR received_at >= ?4) AND {NOT_CURRENT}"
-                );
-                let n = if purge.dry_run {
-                    tx.query_row(
-                        &format!("SELECT COUNT(*) FROM change_log WHERE {condition}"),
+                    )?;
+                }
+                if let Some(cutoff) = &body_cutoff {
+                    counts.raw_bodies += count_rows(
+                        &tx,
+                        &format!("SELECT COUNT(*) FROM change_log WHERE {body_condition}"),
                         params![low, high, cutoff, log_cutoff],
-                        |row| row.get::<_, i64>(0),
-                    )
-                    .map(|n| u64::try_from(n).unwrap_or(0))?
-                } else {
-                    to_count(tx.execute(
-                        &format!(
-                            "UPDATE change_log SET raw_body = NULL, body_purged_at = ?5
-                             WHERE {condition}"
-                        ),
-                        params![low, high, cutoff, log_cutoff, purged_at],
-                    )?)
-                };
-                counts.raw_bodies += n;
+                    )?;
+                }
+                tx.commit()?;
+            } else {
+                let (log_cutoff, body_cutoff) = (log_cutoff.clone(), body_cutoff.clone());
+                let delete = format!("DELETE FROM change_log WHERE {log_condition}");
+                let update = format!(
+                    "UPDATE change_log SET raw_body = NULL, body_purged_at = ?5 WHERE {body_condition}"
+                );
+                let purged_at = rfc3339(now);
+                let (entries, bodies) = write(Box::new(move |conn| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let mut counts = (0, 0);
+                    if let Some(cutoff) = &log_cutoff {
+                        counts.0 = to_count(tx.execute(&delete, params![low, high, cutoff])?);
+                    }
+                    if let Some(cutoff) = &body_cutoff {
+                        counts.1 = to_count(
+                            tx.execute(&update, params![low, high, cutoff, log_cutoff, purged_at])?,
+                        );
+                    }
+                    tx.commit()?;
+                    Ok(counts)
+                }))?;
+                counts.change_log_entries += entries;
+                counts.raw_bodies += bodies;
             }
-            tx.commit()?;
             low = high;
         }
     }
     if let Some(cutoff) = purge.dead_letters_before.map(rfc3339) {
         let last = max_seq(conn, "dead_letters")?;
+        let condition = "seq > ?1 AND seq <= ?2 AND received_at < ?3";
         let mut low = 0;
         while low < last {
             let high = low.saturating_add(BATCH);
-            let tx = begin(conn, purge.dry_run)?;
-            let condition = "seq > ?1 AND seq <= ?2 AND received_at < ?3";
-            let n = if purge.dry_run {
-                tx.query_row(
+            counts.dead_letters += if purge.dry_run {
+                count_rows(
+                    conn,
                     &format!("SELECT COUNT(*) FROM dead_letters WHERE {condition}"),
                     params![low, high, cutoff],
-                    |row| row.get::<_, i64>(0),
-                )
-                .map(|n| u64::try_from(n).unwrap_or(0))?
+                )?
             } else {
-                to_count(tx.execute(
-                    &format!("DELETE FROM dead_letters WHERE {condition}"),
-                    params![low, high, cutoff],
-                )?)
+                let cutoff = cutoff.clone();
+                write(Box::new(move |conn| {
+                    let removed = conn.execute(
+                        &format!("DELETE FROM dead_letters WHERE {condition}"),
+                        params![low, high, cutoff],
+                    )?;
+                    Ok((to_count(removed), 0))
+                }))?
+                .0
             };
-            counts.dead_letters += n;
-            tx.commit()?;
             low = high;
         }
     }
@@ -313,6 +324,7 @@ fn find_person(
 
 pub(crate) fn forget(
     conn: &mut Connection,
+    write: Writer<'_>,
     person: i64,
     dry_run: bool,
     now: DateTime<Utc>,
@@ -323,84 +335,92 @@ pub(crate) fn forget(
         // Nothing names the person: nothing to erase, nothing to record.
         return Ok(counts);
     }
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS forget_ids (id INTEGER PRIMARY KEY);
-         DELETE FROM temp.forget_ids;",
-    )?;
-    {
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare("INSERT INTO temp.forget_ids (id) VALUES (?1)")?;
-            for id in &ids {
-                insert.execute([id])?;
-            }
-        }
-        tx.commit()?;
-    }
+    let ids = std::sync::Arc::new(ids);
     if dry_run {
-        let entries: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM change_log WHERE clocking_id IN (SELECT id FROM temp.forget_ids)",
-            [],
-            |row| row.get(0),
-        )?;
-        let states: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM clocking_state WHERE id IN (SELECT id FROM temp.forget_ids)",
-            [],
-            |row| row.get(0),
-        )?;
-        counts.clockings = u64::try_from(states).unwrap_or(0);
-        counts.change_log_entries = u64::try_from(entries).unwrap_or(0);
+        for id in ids.iter() {
+            counts.clockings += count_rows(
+                conn,
+                "SELECT COUNT(*) FROM clocking_state WHERE id = ?1",
+                [id],
+            )?;
+        }
+        let last = max_seq(conn, "change_log")?;
+        let mut low = 0;
+        while low < last {
+            let high = low.saturating_add(BATCH);
+            let mut statement = conn.prepare_cached(
+                "SELECT clocking_id FROM change_log WHERE seq > ?1 AND seq <= ?2",
+            )?;
+            let mut rows = statement.query(params![low, high])?;
+            while let Some(row) = rows.next()? {
+                if ids.contains(&row.get::<_, i64>(0)?) {
+                    counts.change_log_entries += 1;
+                }
+            }
+            low = high;
+        }
         counts.dead_letters = to_count(letters.len());
-        conn.execute_batch("DROP TABLE temp.forget_ids")?;
         return Ok(counts);
     }
     let erased_at = rfc3339(now);
-    conn.execute(
-        "INSERT INTO erasures (erased_at, clockings, change_log_entries, dead_letters)
-         VALUES (?1, 0, 0, 0)",
-        [&erased_at],
-    )?;
-    let erasure = conn.last_insert_rowid();
+    let erasure = {
+        let erased_at = erased_at.clone();
+        write(Box::new(move |conn| {
+            conn.execute(
+                "INSERT INTO erasures (erased_at, clockings, change_log_entries, dead_letters)
+                 VALUES (?1, 0, 0, 0)",
+                [&erased_at],
+            )?;
+            Ok((u64::try_from(conn.last_insert_rowid()).unwrap_or(0), 0))
+        }))?
+        .0
+    };
+    let erasure = i64::try_from(erasure).unwrap_or(i64::MAX);
 
     // 1. Each id's state becomes an erased tombstone pointing at its erasure feed entry, so
     //    that the entries with the person's data stop being current.
-    let ids: Vec<i64> = ids.into_iter().collect();
-    for chunk in ids.chunks(ID_BATCH) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut erased = 0_u64;
-        {
-            let mut version_of =
-                tx.prepare("SELECT change_version FROM clocking_state WHERE id = ?1")?;
-            let mut log = tx.prepare(
-                "INSERT INTO change_log (received_at, clocking_id, change_version, change_type,
-                     outcome, origin, change_json)
-                 VALUES (?1, ?2, ?3, 'Delete', 'applied', 'erasure', ?4)",
-            )?;
-            let mut state =
-                tx.prepare("UPDATE clocking_state SET deleted = 1, log_seq = ?2 WHERE id = ?1")?;
-            for id in chunk {
-                let Some(version) = version_of
-                    .query_row([id], |row| row.get::<_, String>(0))
-                    .optional()?
-                else {
-                    continue;
-                };
-                log.execute(params![
-                    erased_at,
-                    id,
-                    version,
-                    erasure_change(*id, &version)
-                ])?;
-                state.execute(params![id, tx.last_insert_rowid()])?;
-                erased += 1;
+    let all: Vec<i64> = ids.iter().copied().collect();
+    for chunk in all.chunks(ID_BATCH) {
+        let chunk = chunk.to_vec();
+        let erased_at = erased_at.clone();
+        counts.clockings += write(Box::new(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut erased = 0_u64;
+            {
+                let mut version_of =
+                    tx.prepare("SELECT change_version FROM clocking_state WHERE id = ?1")?;
+                let mut log = tx.prepare(
+                    "INSERT INTO change_log (received_at, clocking_id, change_version, change_type,
+                         outcome, origin, change_json)
+                     VALUES (?1, ?2, ?3, 'Delete', 'applied', 'erasure', ?4)",
+                )?;
+                let mut state = tx
+                    .prepare("UPDATE clocking_state SET deleted = 1, log_seq = ?2 WHERE id = ?1")?;
+                for id in &chunk {
+                    let Some(version) = version_of
+                        .query_row([id], |row| row.get::<_, String>(0))
+                        .optional()?
+                    else {
+                        continue;
+                    };
+                    log.execute(params![
+                        erased_at,
+                        id,
+                        version,
+                        erasure_change(*id, &version)
+                    ])?;
+                    state.execute(params![id, tx.last_insert_rowid()])?;
+                    erased += 1;
+                }
             }
-        }
-        tx.execute(
-            "UPDATE erasures SET clockings = clockings + ?2 WHERE seq = ?1",
-            params![erasure, erased],
-        )?;
-        tx.commit()?;
-        counts.clockings += erased;
+            tx.execute(
+                "UPDATE erasures SET clockings = clockings + ?2 WHERE seq = ?1",
+                params![erasure, erased],
+            )?;
+            tx.commit()?;
+            Ok((erased, 0))
+        }))?
+        .0;
     }
 
     // 2. Every other entry of those ids goes.
@@ -408,45 +428,63 @@ pub(crate) fn forget(
     let mut low = 0;
     while low < last {
         let high = low.saturating_add(BATCH);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = tx.execute(
-            &format!(
-                "DELETE FROM change_log WHERE seq > ?1 AND seq <= ?2
-                 AND clocking_id IN (SELECT id FROM temp.forget_ids) AND {NOT_CURRENT}"
-            ),
-            params![low, high],
-        )?;
-        tx.execute(
-            "UPDATE erasures SET change_log_entries = change_log_entries + ?2 WHERE seq = ?1",
-            params![erasure, to_count(removed)],
-        )?;
-        tx.commit()?;
-        counts.change_log_entries += to_count(removed);
+        let ids = std::sync::Arc::clone(&ids);
+        counts.change_log_entries += write(Box::new(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut removed = 0_u64;
+            {
+                let mut candidates = tx.prepare(&format!(
+                    "SELECT seq, clocking_id FROM change_log
+                     WHERE seq > ?1 AND seq <= ?2 AND {NOT_CURRENT}"
+                ))?;
+                let mut delete = tx.prepare("DELETE FROM change_log WHERE seq = ?1")?;
+                let mut rows = candidates.query(params![low, high])?;
+                while let Some(row) = rows.next()? {
+                    if ids.contains(&row.get::<_, i64>(1)?) {
+                        removed += to_count(delete.execute([row.get::<_, i64>(0)?])?);
+                    }
+                }
+            }
+            tx.execute(
+                "UPDATE erasures SET change_log_entries = change_log_entries + ?2 WHERE seq = ?1",
+                params![erasure, removed],
+            )?;
+            tx.commit()?;
+            Ok((removed, 0))
+        }))?
+        .0;
         low = high;
     }
 
     // 3. The dead letters that name the person.
     for chunk in letters.chunks(ID_BATCH) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut removed = 0;
-        {
-            let mut delete = tx.prepare("DELETE FROM dead_letters WHERE seq = ?1")?;
-            for seq in chunk {
-                removed += delete.execute([seq])?;
+        let chunk = chunk.to_vec();
+        counts.dead_letters += write(Box::new(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut removed = 0;
+            {
+                let mut delete = tx.prepare("DELETE FROM dead_letters WHERE seq = ?1")?;
+                for seq in &chunk {
+                    removed += delete.execute([seq])?;
+                }
             }
-        }
-        tx.execute(
-            "UPDATE erasures SET dead_letters = dead_letters + ?2 WHERE seq = ?1",
-            params![erasure, to_count(removed)],
-        )?;
-        tx.commit()?;
-        counts.dead_letters += to_count(removed);
+            tx.execute(
+                "UPDATE erasures SET dead_letters = dead_letters + ?2 WHERE seq = ?1",
+                params![erasure, to_count(removed)],
+            )?;
+            tx.commit()?;
+            Ok((to_count(removed), 0))
+        }))?
+        .0;
     }
-    conn.execute(
-        "UPDATE erasures SET completed_at = ?2 WHERE seq = ?1",
-        params![erasure, rfc3339(Utc::now())],
-    )?;
-    conn.execute_batch("DROP TABLE temp.forget_ids")?;
+    let completed_at = rfc3339(Utc::now());
+    write(Box::new(move |conn| {
+        conn.execute(
+            "UPDATE erasures SET completed_at = ?2 WHERE seq = ?1",
+            params![erasure, completed_at],
+        )?;
+        Ok((0, 0))
+    }))?;
     Ok(counts)
 }
 

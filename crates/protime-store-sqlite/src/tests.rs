@@ -780,10 +780,10 @@ fn run_writer_over_queued_jobs(dir: &TempDir, sizes: &[usize]) -> (u64, u64) {
             })
             .collect();
         let (reply, answer) = mpsc::sync_channel(1);
-        jobs.send(Job {
+        jobs.send(writer::Work::from(Job {
             deliveries,
             reply: Reply::Blocking(reply),
-        })
+        }))
         .unwrap();
         answers.push((size, answer));
     }
