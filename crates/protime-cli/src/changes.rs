@@ -39,8 +39,9 @@ pub(crate) struct ChangesArgs {
     follow: bool,
 }
 
-/// One output line: `{"cursor":N,"origin":"webhook"|"sync","received_at":"…","change":{…}}`,
-/// `change` in the delivery format (`changeType` and `data`).
+/// One output line:
+/// `{"cursor":N,"origin":"webhook"|"sync"|"erasure","received_at":"…","change":{…}}`,
+/// `change` in the delivery format (`changeType` and `data`; an `erasure` is a Delete).
 fn line(entry: &FeedEntry) -> anyhow::Result<String> {
     let value = serde_json::json!({
         "cursor": entry.cursor.0,

@@ -6,6 +6,7 @@
 //! - `protime receive` — the production webhook receiver.
 //! - `protime webhooks create|list|get|delete`, `protime sync` — talk to a tenant (or sandbox).
 //! - `protime changes` — the store's change feed as JSON lines (`--follow` to keep waiting).
+//! - `protime purge`, `protime forget` — retention by age and erasure of a person.
 //!
 //! Every command that keeps clockings takes one `--store`: an SQLite file (a path or
 //! `sqlite:PATH`) or a PostgreSQL database (`postgres://…`).
@@ -24,6 +25,7 @@ mod doctor;
 mod keyfile;
 mod limits;
 mod receive;
+mod retention;
 mod sandbox;
 mod schema;
 mod serve;
@@ -80,6 +82,12 @@ enum Command {
     /// after a fix.
     #[command(subcommand)]
     DeadLetters(dead_letters::DeadLettersCommand),
+    /// Apply retention: remove raw bodies, change-log entries, dead letters and capture
+    /// files older than the limits given (`--dry-run` counts only). Never the current state.
+    Purge(retention::PurgeArgs),
+    /// Erase a person: their clockings, change-log entries and dead letters (GDPR erasure);
+    /// each clocking stays as an erased tombstone and the change feed carries the erasure.
+    Forget(retention::ForgetArgs),
     /// Make one change in a running `protime sandbox` (insert, update, delete, a partial or
     /// an invalid event) and deliver it to its webhooks.
     Trigger(trigger::TriggerArgs),
@@ -156,6 +164,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Changes(args) => changes::run(args).await,
         Command::Clockings(command) => clockings::run(command).await,
         Command::DeadLetters(command) => dead_letters::run(command).await,
+        Command::Purge(args) => retention::run_purge(args).await,
+        Command::Forget(args) => retention::run_forget(args).await,
         Command::Trigger(args) => trigger::run(args).await,
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),

@@ -374,6 +374,105 @@ impl Store {
     }
 }
 
+/// The cutoffs of one purge: what was received before each goes (`None`: kept).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PurgeCutoffs {
+    pub(crate) raw_bodies: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) change_log: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) dead_letters: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Rows a purge or an erasure removed (or, dry, would remove), whatever the store's kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RemovedRows {
+    pub(crate) raw_bodies: u64,
+    pub(crate) change_log_entries: u64,
+    pub(crate) dead_letters: u64,
+    /// Erased clockings (an erasure only).
+    pub(crate) clockings: u64,
+}
+
+/// Retention and erasure (`protime purge`, `protime forget`, `serve`'s retention job).
+impl Store {
+    /// Applies retention by `cutoffs` (see the stores' `purge`).
+    pub(crate) async fn purge(
+        &self,
+        cutoffs: PurgeCutoffs,
+        dry_run: bool,
+    ) -> anyhow::Result<RemovedRows> {
+        macro_rules! purge_of {
+            ($module:ident) => {{
+                let mut purge = $module::Purge::new().dry_run(dry_run);
+                purge.raw_bodies_before = cutoffs.raw_bodies;
+                purge.change_log_before = cutoffs.change_log;
+                purge.dead_letters_before = cutoffs.dead_letters;
+                purge
+            }};
+        }
+        let (raw_bodies, change_log_entries, dead_letters) = match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                let purge = purge_of!(protime_store_sqlite);
+                let counts = tokio::task::spawn_blocking(move || store.purge(&purge)).await??;
+                (
+                    counts.raw_bodies,
+                    counts.change_log_entries,
+                    counts.dead_letters,
+                )
+            }
+            Self::Postgres(store) => {
+                let counts = store.purge(&purge_of!(protime_store_postgres)).await?;
+                (
+                    counts.raw_bodies,
+                    counts.change_log_entries,
+                    counts.dead_letters,
+                )
+            }
+        };
+        Ok(RemovedRows {
+            raw_bodies,
+            change_log_entries,
+            dead_letters,
+            clockings: 0,
+        })
+    }
+
+    /// Erases a person (see the stores' `forget_person`).
+    pub(crate) async fn forget_person(
+        &self,
+        person: i64,
+        dry_run: bool,
+    ) -> anyhow::Result<RemovedRows> {
+        let (clockings, change_log_entries, dead_letters) = match self {
+            Self::Sqlite(store) => {
+                let store = store.clone();
+                let counts =
+                    tokio::task::spawn_blocking(move || store.forget_person(person, dry_run))
+                        .await??;
+                (
+                    counts.clockings,
+                    counts.change_log_entries,
+                    counts.dead_letters,
+                )
+            }
+            Self::Postgres(store) => {
+                let counts = store.forget_person(person, dry_run).await?;
+                (
+                    counts.clockings,
+                    counts.change_log_entries,
+                    counts.dead_letters,
+                )
+            }
+        };
+        Ok(RemovedRows {
+            raw_bodies: 0,
+            change_log_entries,
+            dead_letters,
+            clockings,
+        })
+    }
+}
+
 impl DeliverySink for Store {
     fn record(&self, delivery: Delivery) -> SinkFuture<'_, Result<Receipt, SinkError>> {
         match self {

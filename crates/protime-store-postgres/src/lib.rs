@@ -9,8 +9,20 @@
 //!   tombstone so an older update that arrives late cannot resurrect the clocking;
 //! - `change_log`: every authentic valid webhook delivery, redeliveries and stale ones
 //!   included, with the body exactly as received; every applied synced clocking, with its
-//!   sync run and page. Append-only. Applied entries carry a **feed position**;
-//! - `dead_letters`: every authentic delivery that failed validation, with its errors.
+//!   sync run and page. Append-only, but for retention and erasure. Applied entries carry a
+//!   **feed position**;
+//! - `dead_letters`: every authentic delivery that failed validation, with its errors;
+//! - `erasures`: when a person was erased and how many rows went, never whose.
+//!
+//! # Retention and erasure
+//!
+//! Nothing is removed unless asked. [`PgStore::purge`] removes history by age (webhook
+//! bodies, change-log entries, dead letters) but never a state row — the per-id watermark
+//! that keeps a late, older delivery stale — nor the entry holding a current clocking.
+//! [`PgStore::forget_person`] erases a person's clockings, leaving erased tombstones (id and
+//! version) and one feed entry of origin `erasure` (a Delete) per clocking. Removed entries
+//! leave gaps in the feed positions; the feed stays in commit order and gap-free for what
+//! it still holds.
 //!
 //! # Several writers
 //!
@@ -96,6 +108,7 @@ mod error;
 mod lease;
 mod notify;
 mod read;
+mod retention;
 mod schema;
 mod subscription;
 #[cfg(feature = "testing")]
@@ -123,6 +136,7 @@ pub use error::StoreError;
 pub use lease::{LeaseHolder, OwnerLock};
 pub use notify::ChangeNotifications;
 pub use read::{DeadLetter, StoreStats};
+pub use retention::{BATCH as RETENTION_BATCH, ErasureCounts, ErasureRecord, Purge, PurgeCounts};
 pub use subscription::CurrentWebhook;
 
 use apply::{GroupError, Job, Outcome};
@@ -474,6 +488,45 @@ impl PgStore {
             Ok(!rows.is_empty())
         })
         .await
+    }
+
+    /// Applies retention: removes what was received before each cutoff of `purge` —
+    /// webhook bodies (the entries stay), change-log entries, dead letters — in transactions
+    /// of at most [`RETENTION_BATCH`] rows each. Never removed: the state rows (the per-id
+    /// version watermark, so a late older delivery is still stale) and the applied entry of
+    /// each state row's version (the current clocking). With `dry_run`, counts what would go
+    /// and removes nothing.
+    pub async fn purge(&self, purge: &Purge) -> Result<PurgeCounts, StoreError> {
+        retention::purge(&self.inner.pool, purge, chrono::Utc::now()).await
+    }
+
+    /// Erases a person: every change-log entry of every clocking whose stored body names
+    /// `person` as `data.person.id` (current state and history), and every dead letter that
+    /// does. Each such clocking keeps its state row as an erased tombstone (id and version,
+    /// for ordering) whose applied entry becomes a feed entry of origin `erasure` (a Delete
+    /// at that version), so followers of the feed delete it too; followers are notified.
+    /// The erasure is recorded in `erasures` (time and counts, not the person). State rows
+    /// are locked in ascending id order and the feed counter last, as every writer does.
+    /// With `dry_run`, counts only.
+    pub async fn forget_person(
+        &self,
+        person: i64,
+        dry_run: bool,
+    ) -> Result<ErasureCounts, StoreError> {
+        let channel = self.inner.config.channel();
+        retention::forget(
+            &self.inner.pool,
+            &channel,
+            person,
+            dry_run,
+            chrono::Utc::now(),
+        )
+        .await
+    }
+
+    /// The recorded erasures, oldest first.
+    pub async fn erasures(&self) -> Result<Vec<ErasureRecord>, StoreError> {
+        retention::erasures(&self.inner.pool).await
     }
 
     /// Counts of what the store holds (one statement, one snapshot; counting scans the

@@ -69,7 +69,8 @@ pub(crate) const LIST: &str =
     state_with_entry!("WHERE NOT s.deleted AND s.id > $1 ORDER BY s.id LIMIT $2");
 pub(crate) const CHANGES: &str =
     "SELECT feed_position, origin, received_at, raw_body, change_json FROM change_log
-     WHERE feed_position > $1 ORDER BY feed_position LIMIT $2";
+     WHERE feed_position > $1 AND (raw_body IS NOT NULL OR change_json IS NOT NULL)
+     ORDER BY feed_position LIMIT $2";
 pub(crate) const TRACKED: &str =
     "SELECT id, change_version, deleted FROM clocking_state ORDER BY id";
 pub(crate) const DEAD_LETTERS: &str =
@@ -164,6 +165,7 @@ pub(crate) fn feed_page(rows: &[Row], after: FeedCursor) -> Result<FeedPage, Sto
         let origin = match row.try_get::<_, &str>(1)? {
             "webhook" => "webhook",
             "sync" => "sync",
+            "erasure" => "erasure",
             other => return Err(corrupt(&format!("unknown origin {other:?}"))),
         };
         let received_at: DateTime<Utc> = row.try_get(2)?;

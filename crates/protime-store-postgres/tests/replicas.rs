@@ -258,7 +258,7 @@ async fn replicas_starting_together_migrate_once_and_a_newer_schema_is_refused()
     for start in starts {
         stores.push(start.await.unwrap().unwrap());
     }
-    assert_eq!(stores[0].schema_version().await.unwrap(), 3);
+    assert_eq!(stores[0].schema_version().await.unwrap(), 4);
     for store in stores {
         store.close().await;
     }

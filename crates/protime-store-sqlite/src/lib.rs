@@ -9,9 +9,21 @@
 //!   late cannot resurrect the clocking;
 //! - `change_log`: every authentic valid webhook delivery, redeliveries and stale ones
 //!   included, with the body exactly as received; and every synced clocking that was
-//!   applied, with the sync run and page (no body is made up for it). Append-only. Its
-//!   applied entries, in `seq` order, are the change feed ([`SinkRead::changes`]);
-//! - `dead_letters`: every authentic delivery that failed validation, with its errors.
+//!   applied, with the sync run and page (no body is made up for it). Append-only, but for
+//!   retention and erasure. Its applied entries, in `seq` order, are the change feed
+//!   ([`SinkRead::changes`]);
+//! - `dead_letters`: every authentic delivery that failed validation, with its errors;
+//! - `erasures`: when a person was erased and how many rows went, never whose.
+//!
+//! # Retention and erasure
+//!
+//! Nothing is removed unless asked. [`SqliteStore::purge`] removes history by age (webhook
+//! bodies, change-log entries, dead letters) but never a state row — the per-id watermark
+//! that keeps a late, older delivery stale — nor the entry a state row points at (the
+//! current clocking). [`SqliteStore::forget_person`] erases a person's clockings, leaving
+//! erased tombstones (id and version) and one feed entry of origin `erasure` (a Delete) per
+//! clocking. Both read on a connection of their own and write in short steps that the writer
+//! thread runs between two groups, so they never contend with deliveries for the lock.
 //!
 //! # Schema
 //!
@@ -77,6 +89,7 @@ mod apply;
 mod error;
 mod file_watch;
 mod read;
+mod retention;
 mod schema;
 mod writer;
 
@@ -98,10 +111,11 @@ use tokio::sync::oneshot;
 
 pub use error::StoreError;
 pub use read::{DeadLetter, StoreStats};
+pub use retention::{BATCH as RETENTION_BATCH, ErasureCounts, ErasureRecord, Purge, PurgeCounts};
 
 use apply::Prepared;
 use file_watch::FileWatch;
-use writer::{Counters, Job, Outcome, Reply};
+use writer::{Counters, Job, Outcome, Reply, Work};
 
 /// Read connections kept open between reads.
 const MAX_IDLE_READERS: usize = 4;
@@ -119,7 +133,7 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     /// `None` once [`SqliteStore::close`] ran.
-    jobs: RwLock<Option<mpsc::Sender<Job>>>,
+    jobs: RwLock<Option<mpsc::Sender<Work>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     counters: Arc<Counters>,
@@ -369,10 +383,10 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner);
         let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
         sender
-            .send(Job {
+            .send(Work::Deliver(Job {
                 deliveries: deliveries.into_iter().map(Prepared::new).collect(),
                 reply,
-            })
+            }))
             .map_err(|_| StoreError::Closed)
     }
 
@@ -470,6 +484,82 @@ impl SqliteStore {
             rusqlite::params![seq, now, Receipt::Applied(applied).name()],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Applies retention (blocking): removes what was received before each cutoff of
+    /// `purge` — webhook bodies (the entries stay), change-log entries, dead letters — in
+    /// transactions of at most [`RETENTION_BATCH`] rows each, so deliveries are never held up
+    /// for long. Never removed: the state rows (the per-id version watermark, so a late older
+    /// delivery is still stale) and the entries they point at (the current clockings). With
+    /// `dry_run`, counts what would go and removes nothing.
+    ///
+    /// ```no_run
+    /// use protime_store_sqlite::{Purge, SqliteStore};
+    /// let store = SqliteStore::open("clockings.sqlite")?;
+    /// let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    /// let counts = store.purge(&Purge::new().raw_bodies_before(month_ago))?;
+    /// println!("{} bodies purged", counts.raw_bodies);
+    /// # Ok::<(), protime_store_sqlite::StoreError>(())
+    /// ```
+    pub fn purge(&self, purge: &Purge) -> Result<PurgeCounts, StoreError> {
+        let mut conn = self.own_reader()?;
+        retention::purge(
+            &mut conn,
+            &|step| self.on_writer(step),
+            purge,
+            chrono::Utc::now(),
+        )
+    }
+
+    /// Erases a person (blocking): every change-log entry of every clocking whose stored
+    /// body names `person` as `data.person.id` (current state and history), and every dead
+    /// letter that does. Each such clocking keeps its state row as an erased tombstone (id
+    /// and version, for ordering) pointing at a new feed entry of origin `erasure` (a Delete
+    /// at that version), so followers of the feed delete it too. The erasure is recorded in
+    /// `erasures` (time and counts, not the person). With `dry_run`, counts only.
+    pub fn forget_person(&self, person: i64, dry_run: bool) -> Result<ErasureCounts, StoreError> {
+        let mut conn = self.own_reader()?;
+        retention::forget(
+            &mut conn,
+            &|step| self.on_writer(step),
+            person,
+            dry_run,
+            chrono::Utc::now(),
+        )
+    }
+
+    /// The recorded erasures, oldest first.
+    pub fn erasures(&self) -> Result<Vec<ErasureRecord>, StoreError> {
+        self.read(|conn| retention::erasures(conn))
+    }
+
+    /// A read connection for a purge or an erasure (its writes go to the writer thread).
+    fn own_reader(&self) -> Result<Connection, StoreError> {
+        if self.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        read::open_reader(&self.inner.path)
+    }
+
+    /// Runs a retention or erasure step on the writer thread, between two groups of
+    /// deliveries, and waits for its answer.
+    fn on_writer(&self, step: retention::Step) -> Result<(u64, u64), StoreError> {
+        let (sender, answer) = mpsc::sync_channel(1);
+        let task: writer::Task = Box::new(move |conn| {
+            // A caller that stopped waiting is not an error: the step is committed or not.
+            let _ = sender.send(step(conn));
+        });
+        {
+            let jobs = self
+                .inner
+                .jobs
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let jobs = jobs.as_ref().ok_or(StoreError::Closed)?;
+            jobs.send(Work::Task(task))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        answer.recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Counts of what the store holds (one consistent snapshot; counting scans the tables).

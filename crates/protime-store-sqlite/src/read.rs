@@ -200,7 +200,9 @@ pub(crate) fn list(
 }
 
 /// Applied change-log entries after `after`. One writer commits in `seq` order, so a
-/// reader can never pass an entry that commits later.
+/// reader can never pass an entry that commits later. An entry whose body retention purged
+/// is left out: it no longer makes the current state (a later entry of its id does, and
+/// follows it in the feed).
 pub(crate) fn changes(
     conn: &Connection,
     after: FeedCursor,
@@ -208,7 +210,8 @@ pub(crate) fn changes(
 ) -> Result<FeedPage, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT seq, origin, received_at, raw_body, change_json FROM change_log
-         WHERE outcome = 'applied' AND seq > ?1 ORDER BY seq LIMIT ?2",
+         WHERE outcome = 'applied' AND seq > ?1
+             AND (raw_body IS NOT NULL OR change_json IS NOT NULL) ORDER BY seq LIMIT ?2",
     )?;
     let after_seq = i64::try_from(after.0).unwrap_or(i64::MAX);
     let rows = statement.query_map(rusqlite::params![after_seq, limit_param(limit)], |row| {
@@ -228,6 +231,7 @@ pub(crate) fn changes(
         let origin = match origin.as_str() {
             "webhook" => "webhook",
             "sync" => "sync",
+            "erasure" => "erasure",
             other => return Err(corrupt(&format!("unknown origin {other:?}"))),
         };
         let received_at = chrono::DateTime::parse_from_rfc3339(&received_at)

@@ -47,7 +47,7 @@ mod embedded {
 }
 
 /// Version of the schema this code writes: the latest migration in `migrations/`.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// refinery's table of applied migrations (its default name would be
 /// `refinery_schema_history`).
@@ -482,6 +482,7 @@ mod tests {
             (1, "initial".to_owned()),
             (2, "origins_and_log_pointers".to_owned()),
             (3, "dead_letter_replays".to_owned()),
+            (4, "retention_and_erasure".to_owned()),
         ]
     }
 
@@ -616,7 +617,7 @@ mod tests {
         conn.execute(
             &format!(
                 "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum)
-                 VALUES (4, 'from_the_future', '2030-01-01T00:00:00Z', '1')"
+                 VALUES (5, 'from_the_future', '2030-01-01T00:00:00Z', '1')"
             ),
             [],
         )
@@ -625,7 +626,7 @@ mod tests {
         assert!(matches!(error, StoreError::Unsupported { .. }), "{error}");
         assert!(
             message(&error).contains(
-                "schema version 4 is newer than this protime-store-sqlite, which knows up to 3"
+                "schema version 5 is newer than this protime-store-sqlite, which knows up to 4"
             ),
             "{error}"
         );
@@ -638,12 +639,12 @@ mod tests {
             if with_history {
                 migrate(&mut conn).unwrap();
             }
-            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.pragma_update(None, "user_version", 5).unwrap();
             let error = migrate(&mut conn).unwrap_err();
             assert!(matches!(error, StoreError::Unsupported { .. }), "{error}");
             assert!(
                 message(&error).contains(
-                    "schema version 4 is newer than this protime-store-sqlite, which knows up to 3"
+                    "schema version 5 is newer than this protime-store-sqlite, which knows up to 4"
                 ),
                 "{error}"
             );

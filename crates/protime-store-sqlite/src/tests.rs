@@ -172,6 +172,7 @@ fn every_migration() -> Vec<(i64, String)> {
         (1, "initial".to_owned()),
         (2, "origins_and_log_pointers".to_owned()),
         (3, "dead_letter_replays".to_owned()),
+        (4, "retention_and_erasure".to_owned()),
     ]
 }
 
@@ -779,10 +780,10 @@ fn run_writer_over_queued_jobs(dir: &TempDir, sizes: &[usize]) -> (u64, u64) {
             })
             .collect();
         let (reply, answer) = mpsc::sync_channel(1);
-        jobs.send(Job {
+        jobs.send(writer::Work::from(Job {
             deliveries,
             reply: Reply::Blocking(reply),
-        })
+        }))
         .unwrap();
         answers.push((size, answer));
     }

@@ -25,6 +25,23 @@ pub(crate) struct Job {
     pub(crate) reply: Reply,
 }
 
+/// A step of retention or erasure (`retention.rs`): run by the writer thread on its own
+/// connection between two groups, so it never contends with deliveries for SQLite's write
+/// lock; deliveries queued meanwhile wait at most one step.
+pub(crate) type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// What the writer thread is given: deliveries or a task.
+pub(crate) enum Work {
+    Deliver(Job),
+    Task(Task),
+}
+
+impl From<Job> for Work {
+    fn from(job: Job) -> Self {
+        Self::Deliver(job)
+    }
+}
+
 /// Where the writer sends the outcomes, one per delivery in order: an async waiter or a
 /// blocked thread.
 pub(crate) enum Reply {
@@ -58,18 +75,38 @@ pub(crate) struct Counters {
 /// which checkpoints the WAL).
 pub(crate) fn run_writer(
     mut conn: Connection,
-    jobs: &mpsc::Receiver<Job>,
+    jobs: &mpsc::Receiver<Work>,
     counters: &Counters,
     file: &FileWatch,
 ) {
-    while let Ok(first) = jobs.recv() {
+    // A task met while collecting a group runs right after that group.
+    let mut next: Option<Work> = None;
+    loop {
+        let work = match next.take() {
+            Some(work) => work,
+            None => match jobs.recv() {
+                Ok(work) => work,
+                Err(_) => break,
+            },
+        };
+        let first = match work {
+            Work::Task(task) => {
+                task(&mut conn);
+                continue;
+            }
+            Work::Deliver(job) => job,
+        };
         let mut count = first.deliveries.len();
         let mut group = vec![first];
         while count < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => {
+                Ok(Work::Deliver(job)) => {
                     count += job.deliveries.len();
                     group.push(job);
+                }
+                Ok(task @ Work::Task(_)) => {
+                    next = Some(task);
+                    break;
                 }
                 Err(_) => break,
             }

@@ -153,6 +153,9 @@ struct SubscriptionConfig {
     allow_insecure_destinations: bool,
     /// The signature scheme (defaults: the `--signature-*` flags' defaults).
     signature: Option<SignatureSettings>,
+    /// Retention limits (`[subscription.retention]`); none: keep everything.
+    #[serde(default)]
+    retention: super::retention::RetentionConfig,
     /// Validate deliveries and synced clockings with the strict profile (`person`, `date`,
     /// `timeOfDayInMinutes` and `kind` required); default false: only what the docs require.
     #[serde(default)]
@@ -210,6 +213,8 @@ pub(super) struct Plan {
     pub(super) forced_interval: Duration,
     /// How deliveries are signed.
     pub(super) scheme: SignatureScheme,
+    /// Retention limits of its store and how often they are applied.
+    pub(super) retention: (crate::retention::Limits, Duration),
     /// How deliveries (and the clockings of its syncs) are validated.
     pub(super) profile: protime_model::Profile,
     /// Reconciliation through a delta, when enabled.
@@ -311,6 +316,7 @@ fn plan_of(config: &SubscriptionConfig, defaults: &ServeArgs) -> anyhow::Result<
                 .with_context(|| format!("subscription {}: signature", config.name))?,
             None => defaults.signature.scheme()?,
         },
+        retention: config.retention.plan(&config.name)?,
         profile: crate::api::profile_of(config.strict),
         reconcile: config.reconcile.then(|| {
             super::reconcile::Settings::new(
@@ -377,6 +383,17 @@ fn apply_overrides(
                 .and_then(|mut t| t.remove("v"))
                 .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Array(_)))
                 .unwrap_or_else(|| toml::Value::String(value.clone()));
+            // `…_RETENTION_<KEY>`: a key of the subscription's `[retention]` table.
+            if let Some(key) = field.strip_prefix("retention_") {
+                let nested = table
+                    .entry("retention")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(nested) = nested {
+                    nested.insert(key.to_owned(), parsed);
+                    applied.push(variable.clone());
+                    continue;
+                }
+            }
             table.insert(field, parsed);
             applied.push(variable.clone());
         }
@@ -405,6 +422,7 @@ pub(super) fn plans(args: &ServeArgs) -> anyhow::Result<(Vec<Plan>, Option<Confi
             check: Duration::from_secs(args.check_seconds.max(1)),
             forced_interval: Duration::from_secs(args.forced_renewal_interval_seconds),
             scheme: args.signature.scheme()?,
+            retention: args.retention.plan(),
             profile: crate::api::profile_of(args.strict),
             reconcile: args.reconcile.then(|| {
                 super::reconcile::Settings::new(
@@ -515,5 +533,38 @@ store = "b.sqlite"
 
         let renamed = [("PROTIME_SUBSCRIPTION_OTHER_NAME".to_owned(), "x".to_owned())];
         assert!(apply_overrides(&mut document, &renamed).is_err());
+    }
+
+    #[test]
+    fn retention_is_a_table_per_subscription_and_its_keys_can_be_overridden() {
+        let mut document: toml::Table = toml::from_str(
+            r#"
+[[subscription]]
+name = "acme"
+[subscription.retention]
+raw_bodies = "30d"
+"#,
+        )
+        .unwrap();
+        let variables = [
+            ("PROTIME_SUBSCRIPTION_ACME_RETENTION_RAW_BODIES", "14d"),
+            ("PROTIME_SUBSCRIPTION_ACME_RETENTION_INTERVAL", "15m"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(apply_overrides(&mut document, &variables).unwrap().len(), 2);
+        let retention = document["subscription"].as_array().unwrap()[0]["retention"].clone();
+        let config: super::super::retention::RetentionConfig = retention.try_into().unwrap();
+        let (limits, interval) = config.plan("acme").unwrap();
+        assert_eq!(limits.raw_bodies, Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!((limits.change_log, limits.dead_letters), (None, None));
+        assert_eq!(interval, Duration::from_secs(900));
+
+        let bad: super::super::retention::RetentionConfig =
+            toml::from_str(r#"change_log = "180""#).unwrap();
+        let error = format!("{:#}", bad.plan("acme").unwrap_err());
+        assert!(error.contains("retention.change_log"), "{error}");
+        assert!(
+            toml::from_str::<super::super::retention::RetentionConfig>("ttl = \"1d\"").is_err()
+        );
     }
 }

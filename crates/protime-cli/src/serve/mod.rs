@@ -24,6 +24,7 @@
 mod config;
 mod lifecycle;
 mod reconcile;
+mod retention;
 mod state;
 
 use std::net::SocketAddr;
@@ -105,6 +106,8 @@ pub(crate) struct ServeArgs {
     /// files hold personal data.
     #[arg(long, value_name = "DIR")]
     capture: Option<PathBuf>,
+    #[command(flatten)]
+    retention: retention::RetentionFlags,
     /// Serve `/healthz`, `/readyz` and `/metrics` on this address (keep it private); wins
     /// over the configuration's `admin`.
     #[arg(long, env = "PROTIME_ADMIN", value_name = "ADDR:PORT")]
@@ -204,6 +207,8 @@ struct Running {
     path: String,
     /// How this subscription's deliveries are validated.
     profile: protime_model::Profile,
+    /// Its retention limits and interval.
+    retention: (crate::retention::Limits, Duration),
 }
 
 /// This replica's default name: the host and the process id.
@@ -292,6 +297,7 @@ async fn start(
         location: plan.store,
         path: plan.path,
         profile: plan.profile,
+        retention: plan.retention,
         lifecycle: Lifecycle {
             name,
             client: plan.client,
@@ -350,6 +356,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                     .map_or_else(|| "off".to_owned(), ToString::to_string),
                 plan.profile
             );
+            let (limits, interval) = &plan.retention;
+            if !limits.is_off() {
+                println!("  {}", retention::describe(limits, *interval));
+            }
         }
         println!("configuration OK: {} subscription(s)", plans.len());
         return Ok(Outcome::Success);
@@ -442,8 +452,27 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
 
     let mut stores = Vec::new();
     let mut lifecycles = Vec::new();
+    // Retention jobs run beside the lifecycles and stop with them.
+    let capture_limits = crate::retention::Limits {
+        captures: args.retention.captures(args.capture.as_ref()),
+        ..Default::default()
+    };
+    lifecycles.extend(retention::spawn(
+        "captures".into(),
+        None,
+        capture_limits,
+        args.retention.interval(),
+    ));
     for part in running {
         stores.push(part.lifecycle.store.clone());
+        let (limits, interval) = part.retention;
+        let store = Some(part.lifecycle.store.clone());
+        lifecycles.extend(retention::spawn(
+            part.lifecycle.name.clone(),
+            store,
+            limits,
+            interval,
+        ));
         lifecycles.push(tokio::spawn(lifecycle::run(part.lifecycle, part.ownership)));
     }
 
