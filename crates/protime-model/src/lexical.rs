@@ -402,6 +402,16 @@ mod tests {
         assert_eq!(nested.float_literal("/data/p/a~0~1b/e"), Some("1e5"));
     }
 
+    #[test]
+    fn an_exponent_is_an_optional_sign_and_digits() {
+        assert_eq!(read_exponent("12"), Some(12));
+        assert_eq!(read_exponent("-3"), Some(-3));
+        assert_eq!(read_exponent("+3"), Some(3));
+        assert_eq!(read_exponent(""), None);
+        assert_eq!(read_exponent("-"), None);
+        assert_eq!(read_exponent("1x"), None);
+    }
+
     /// What the scan finds after the first element of an array counts as much as what it
     /// finds in the first.
     #[test]

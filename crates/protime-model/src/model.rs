@@ -669,3 +669,62 @@ impl ClockingChange {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn minutes_of_day_place_themselves_on_the_calendar() {
+        let day = CalendarDate::parse("2026-01-15").unwrap();
+        let at = |minute: i64| MinuteOfDay::new(minute).unwrap();
+        for (minute, offset, clock, on) in [
+            (-1440, -1, "00:00", "2026-01-14 00:00"),
+            (-1, -1, "23:59", "2026-01-14 23:59"),
+            (0, 0, "00:00", "2026-01-15 00:00"),
+            (510, 0, "08:30", "2026-01-15 08:30"),
+            (1439, 0, "23:59", "2026-01-15 23:59"),
+            (1440, 1, "00:00", "2026-01-16 00:00"),
+            (2879, 1, "23:59", "2026-01-16 23:59"),
+            (2880, 2, "00:00", "2026-01-17 00:00"),
+        ] {
+            let minute = at(minute);
+            assert_eq!(minute.day_offset(), offset, "{minute}");
+            assert_eq!(
+                minute.wall_clock().format("%H:%M").to_string(),
+                clock,
+                "{minute}"
+            );
+            assert_eq!(
+                minute.on(day).format("%Y-%m-%d %H:%M").to_string(),
+                on,
+                "{minute}"
+            );
+        }
+        assert_eq!(at(-90).to_string(), "-90");
+        assert!(MinuteOfDay::new(2881).is_err() && MinuteOfDay::new(-1441).is_err());
+    }
+
+    #[test]
+    fn dates_are_exactly_yyyy_mm_dd() {
+        assert!(CalendarDate::parse("2024-02-29").is_some());
+        for text in [
+            "2024x02x29",
+            "2024-02x29",
+            "2024x02-29",
+            "2024-2-29",
+            "2023-02-29",
+            "0000-01-01",
+        ] {
+            assert!(CalendarDate::parse(text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_change_version_shows_as_received() {
+        let version = ChangeVersion::new("0000090200004BD0000C").unwrap();
+        assert_eq!(version.to_string(), "0000090200004BD0000C");
+        assert_eq!(format!("{version}"), version.as_str());
+    }
+}
