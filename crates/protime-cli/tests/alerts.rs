@@ -1,7 +1,10 @@
 //! `protime serve` alerts a local endpoint once per incident, each alert signed: dead
 //! letters above the threshold, a spike of signature failures, a webhook Protime reports
 //! disabled, a webhook about to lapse, a renewal that keeps failing (a subscription with a
-//! wrong secret), and changes that only reconciliation brought. Each alert is also counted in `/metrics`.
+//! wrong secret), and changes that only reconciliation brought. Each alert is also counted
+//! in `/metrics`. Once with SQLite stores, once with the alerting subscription on PostgreSQL
+//! (which needs a server: DATABASE_URL or PG*, skipped loudly without one unless
+//! PROTIME_REQUIRE_POSTGRES=1).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac as _};
 use protime_raw::types::WebhookStatus;
 use protime_sandbox::{RunningSandbox, Sandbox, SandboxConfig, TriggerAction, TriggerRequest};
+use protime_store_postgres::testing::TestDatabase;
 use sha2::Sha256;
 
 mod common;
@@ -86,7 +90,15 @@ async fn endpoint() -> (String, Received) {
     (format!("http://{address}/alerts"), received)
 }
 
-fn config_file(dir: &Path, sandbox: &RunningSandbox, port: u16, alerts: &str) -> PathBuf {
+/// The configuration: two subscriptions, "good" with its store at `good_store` (an SQLite
+/// file, or a PostgreSQL URL, which keeps its state itself) and "bad" on SQLite.
+fn config_file(
+    dir: &Path,
+    sandbox: &RunningSandbox,
+    port: u16,
+    alerts: &str,
+    good_store: Option<&str>,
+) -> PathBuf {
     let mut text = format!(
         r#"port = {port}
 
@@ -101,6 +113,14 @@ expiring_seconds = 2700000
 "#
     );
     for name in ["good", "bad"] {
+        let store = match (name, good_store) {
+            ("good", Some(url)) => format!("store = \"{url}\"\n"),
+            _ => format!(
+                "store = \"sqlite:{}\"\nstate_dir = \"{}\"\n",
+                dir.join(format!("{name}.sqlite")).display(),
+                dir.join(format!("state-{name}")).display()
+            ),
+        };
         let reconcile = if name == "good" {
             "reconcile = true\nreconcile_interval_seconds = 2\nreconcile_grace_seconds = 0\n"
         } else {
@@ -117,9 +137,7 @@ client_secret_env = "ALERT_TEST_{upper}_SECRET"
 user_agent = "AlertTest/1.0 (protime)"
 destination = "http://127.0.0.1:{port}/{name}"
 path = "/{name}"
-store = "sqlite:{store}"
-state_dir = "{state}"
-from = 2026-01-01
+{store}from = 2026-01-01
 to = 2026-12-31
 check_seconds = 1
 lead_time_seconds = 3
@@ -129,8 +147,6 @@ allow_insecure_destinations = true
             token = sandbox.token_url(),
             client = sandbox.client_credentials().client_id,
             upper = name.to_uppercase(),
-            store = dir.join(format!("{name}.sqlite")).display(),
-            state = dir.join(format!("state-{name}")).display(),
         ));
     }
     let path = dir.join("protime.toml");
@@ -140,6 +156,23 @@ allow_insecure_destinations = true
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_incident_alerts_once_signed() {
+    let dir = common::temp_dir("alerts");
+    every_incident_alerts_once(&dir, None).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_incident_alerts_once_signed_on_postgres() {
+    let Some(database) = TestDatabase::create("alertspg").await else {
+        return;
+    };
+    let dir = common::temp_dir("alerts-pg");
+    every_incident_alerts_once(&dir, Some(&database.url())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    database.cleanup().await;
+}
+
+async fn every_incident_alerts_once(dir: &Path, good_store: Option<&str>) {
     let sandbox = Sandbox::start(SandboxConfig {
         port: 0,
         people: 20,
@@ -149,9 +182,8 @@ async fn every_incident_alerts_once_signed() {
     .await
     .unwrap();
     let (url, received) = endpoint().await;
-    let dir = common::temp_dir("alerts");
     let (port, admin) = (free_port(), free_port());
-    let config = config_file(&dir, &sandbox, port, &url);
+    let config = config_file(dir, &sandbox, port, &url, good_store);
     let mut command = Command::new(env!("CARGO_BIN_EXE_protime"));
     let mut child = command
         .args(["serve", "--quiet", "--config"])
@@ -292,5 +324,4 @@ async fn every_incident_alerts_once_signed() {
     let status = terminate(&mut serve, Duration::from_secs(25));
     assert!(status.success(), "{status}");
     sandbox.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
