@@ -10,7 +10,9 @@
 //!   `Documented` accepts as the same change;
 //! - `parse_clocking_with` gives the same verdict on an item as `parse_delivery_with` on
 //!   `{"changeType":"InsertOrUpdate","data":<item>}` (checked when the input is one JSON
-//!   value, so that the envelope cannot be spliced from outside the item).
+//!   value, so that the envelope cannot be spliced from outside the item), except for an
+//!   item without `changeVersion`: accepted under `Documented` (the absent version), while
+//!   its envelope is refused for that alone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -64,6 +66,23 @@ fn one_profile(body: &[u8], profile: Profile) -> Result<ClockingChange, Validati
         match (&as_item, &as_delivery) {
             (Ok(item), Ok(delivered)) => assert_eq!(item, delivered),
             (Err(_), Err(_)) => {}
+            // Rule R5 is the one that differs: a listed clocking may lack its changeVersion
+            // under Documented (the absent version), a delivery never. Then that is all the
+            // envelope is refused for.
+            (Ok(item), Err(errors)) if item.change_version.is_absent() => {
+                assert_eq!(
+                    profile,
+                    Profile::Documented,
+                    "Strict accepted an item without changeVersion"
+                );
+                assert!(
+                    errors
+                        .errors()
+                        .iter()
+                        .all(|e| e.pointer == "/data/changeVersion"),
+                    "the envelope of an accepted item was refused for more than its changeVersion: {errors:?}"
+                );
+            }
             _ => panic!(
                 "parse_clocking_with and parse_delivery_with disagree ({profile}):\nitem: {as_item:?}\nenvelope: {as_delivery:?}"
             ),

@@ -1693,4 +1693,31 @@ mod tests {
             Profile::Strict
         ));
     }
+
+    /// Found by the `parse_delivery` fuzz target once listed clockings could lack their
+    /// changeVersion: a whole body (unknown `changeTyVersion`, `pe` and `data` members)
+    /// read as a listed item is a valid clocking without a version under Documented, while
+    /// the same item in an `InsertOrUpdate` envelope is refused for its changeVersion alone.
+    #[test]
+    fn an_item_without_change_version_differs_from_its_envelope_by_r5_alone() {
+        let item = br#"{"changeTyVersion":"0000090200004BD0000A","id":19250,"person":{"id":1},
+            "date":"2026-01-15","pe":"InsertOrUpdate","data":{"changeVersion":"0000090200004BD0000A",
+            "id":19250,"person":{"id":1},"date":"2026-01-15","timeOfDayInMinutes":-0,"kind":"InOut"}}"#;
+        let listed = parse_clocking_with(item, Profile::Documented).unwrap();
+        assert!(listed.change_version.is_absent());
+        assert_eq!(listed.id.get(), 19250);
+        let errors = parse_clocking_with(item, Profile::Strict).unwrap_err();
+        assert!(errors.has_pointer("/data/changeVersion"));
+        let mut envelope = br#"{"changeType":"InsertOrUpdate","data":"#.to_vec();
+        envelope.extend_from_slice(item);
+        envelope.push(b'}');
+        let errors = parse_delivery_with(&envelope, Profile::Documented).unwrap_err();
+        assert!(
+            errors
+                .errors()
+                .iter()
+                .all(|e| e.pointer == "/data/changeVersion"),
+            "{errors:?}"
+        );
+    }
 }
