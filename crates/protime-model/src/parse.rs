@@ -1720,4 +1720,27 @@ mod tests {
             "{errors:?}"
         );
     }
+
+    /// A listed item nests at most 126 levels (its envelope would make 127): at 127 both
+    /// paths refuse it, the fast path included (found by cargo-mutants: `<` → `<=` there
+    /// passed every other test).
+    #[test]
+    fn a_listed_item_at_the_nesting_limit_takes_no_fast_path() {
+        let item = |levels: usize| {
+            format!(
+                r#"{{"changeVersion":"0A","id":7,"x":{}{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        let deepest = item(125);
+        assert_eq!(lexical::max_depth(&deepest), 126);
+        assert!(parse_clocking_fast_path(deepest.as_bytes(), Profile::Documented).is_some());
+        assert!(parse_clocking_with(deepest.as_bytes(), Profile::Documented).is_ok());
+        let too_deep = item(126);
+        assert_eq!(lexical::max_depth(&too_deep), 127);
+        assert!(parse_clocking_fast_path(too_deep.as_bytes(), Profile::Documented).is_none());
+        let errors = parse_clocking_with(too_deep.as_bytes(), Profile::Documented).unwrap_err();
+        assert!(errors.has_code(ErrorCode::JsonTooDeep), "{errors:?}");
+    }
 }
