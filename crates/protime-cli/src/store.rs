@@ -400,39 +400,21 @@ impl Store {
         cutoffs: PurgeCutoffs,
         dry_run: bool,
     ) -> anyhow::Result<RemovedRows> {
-        macro_rules! purge_of {
-            ($module:ident) => {{
-                let mut purge = $module::Purge::new().dry_run(dry_run);
-                purge.raw_bodies_before = cutoffs.raw_bodies;
-                purge.change_log_before = cutoffs.change_log;
-                purge.dead_letters_before = cutoffs.dead_letters;
-                purge
-            }};
-        }
-        let (raw_bodies, change_log_entries, dead_letters) = match self {
+        let mut purge = protime_webhooks::sink::Purge::new().dry_run(dry_run);
+        purge.raw_bodies_before = cutoffs.raw_bodies;
+        purge.change_log_before = cutoffs.change_log;
+        purge.dead_letters_before = cutoffs.dead_letters;
+        let counts = match self {
             Self::Sqlite(store) => {
                 let store = store.clone();
-                let purge = purge_of!(protime_store_sqlite);
-                let counts = tokio::task::spawn_blocking(move || store.purge(&purge)).await??;
-                (
-                    counts.raw_bodies,
-                    counts.change_log_entries,
-                    counts.dead_letters,
-                )
+                tokio::task::spawn_blocking(move || store.purge(&purge)).await??
             }
-            Self::Postgres(store) => {
-                let counts = store.purge(&purge_of!(protime_store_postgres)).await?;
-                (
-                    counts.raw_bodies,
-                    counts.change_log_entries,
-                    counts.dead_letters,
-                )
-            }
+            Self::Postgres(store) => store.purge(&purge).await?,
         };
         Ok(RemovedRows {
-            raw_bodies,
-            change_log_entries,
-            dead_letters,
+            raw_bodies: counts.raw_bodies,
+            change_log_entries: counts.change_log_entries,
+            dead_letters: counts.dead_letters,
             clockings: 0,
         })
     }
@@ -443,32 +425,18 @@ impl Store {
         person: i64,
         dry_run: bool,
     ) -> anyhow::Result<RemovedRows> {
-        let (clockings, change_log_entries, dead_letters) = match self {
+        let counts = match self {
             Self::Sqlite(store) => {
                 let store = store.clone();
-                let counts =
-                    tokio::task::spawn_blocking(move || store.forget_person(person, dry_run))
-                        .await??;
-                (
-                    counts.clockings,
-                    counts.change_log_entries,
-                    counts.dead_letters,
-                )
+                tokio::task::spawn_blocking(move || store.forget_person(person, dry_run)).await??
             }
-            Self::Postgres(store) => {
-                let counts = store.forget_person(person, dry_run).await?;
-                (
-                    counts.clockings,
-                    counts.change_log_entries,
-                    counts.dead_letters,
-                )
-            }
+            Self::Postgres(store) => store.forget_person(person, dry_run).await?,
         };
         Ok(RemovedRows {
             raw_bodies: 0,
-            change_log_entries,
-            dead_letters,
-            clockings,
+            change_log_entries: counts.change_log_entries,
+            dead_letters: counts.dead_letters,
+            clockings: counts.clockings,
         })
     }
 }

@@ -41,78 +41,7 @@ const BODY_CONDITION: &str = concat!(
 );
 const LETTER_CONDITION: &str = "id > $1 AND id <= $2 AND received_at < $3";
 
-/// What to purge: everything received before each cutoff (`None`: keep that kind).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Purge {
-    /// Webhook bodies of change-log entries received before this time (the entry stays).
-    pub raw_bodies_before: Option<DateTime<Utc>>,
-    /// Change-log entries received before this time.
-    pub change_log_before: Option<DateTime<Utc>>,
-    /// Dead letters received before this time.
-    pub dead_letters_before: Option<DateTime<Utc>>,
-    /// Count only; remove nothing.
-    pub dry_run: bool,
-}
-
-impl Purge {
-    /// Nothing to purge yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Purge webhook bodies received before `cutoff`.
-    #[must_use]
-    pub fn raw_bodies_before(mut self, cutoff: DateTime<Utc>) -> Self {
-        self.raw_bodies_before = Some(cutoff);
-        self
-    }
-
-    /// Remove change-log entries received before `cutoff`.
-    #[must_use]
-    pub fn change_log_before(mut self, cutoff: DateTime<Utc>) -> Self {
-        self.change_log_before = Some(cutoff);
-        self
-    }
-
-    /// Remove dead letters received before `cutoff`.
-    #[must_use]
-    pub fn dead_letters_before(mut self, cutoff: DateTime<Utc>) -> Self {
-        self.dead_letters_before = Some(cutoff);
-        self
-    }
-
-    /// Count only.
-    #[must_use]
-    pub fn dry_run(mut self, dry_run: bool) -> Self {
-        self.dry_run = dry_run;
-        self
-    }
-}
-
-/// What a purge removed (or, dry, would remove).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PurgeCounts {
-    /// Webhook bodies purged (their entries kept).
-    pub raw_bodies: u64,
-    /// Change-log entries removed.
-    pub change_log_entries: u64,
-    /// Dead letters removed.
-    pub dead_letters: u64,
-}
-
-/// What an erasure removed (or, dry, would remove).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ErasureCounts {
-    /// Clockings erased (each left as an erased tombstone: id and version only).
-    pub clockings: u64,
-    /// Change-log entries removed.
-    pub change_log_entries: u64,
-    /// Dead letters removed.
-    pub dead_letters: u64,
-}
+pub use protime_webhooks::sink::{ErasureCounts, Purge, PurgeCounts};
 
 /// A recorded erasure: when, and how many rows; never whose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,11 +390,11 @@ pub(crate) async fn erasures(pool: &Pool) -> Result<Vec<ErasureRecord>, StoreErr
                 id: row.try_get(0)?,
                 erased_at: row.try_get(1)?,
                 completed_at: row.try_get(2)?,
-                counts: ErasureCounts {
-                    clockings: count(row.try_get(3)?),
-                    change_log_entries: count(row.try_get(4)?),
-                    dead_letters: count(row.try_get(5)?),
-                },
+                counts: ErasureCounts::new(
+                    count(row.try_get(3)?),
+                    count(row.try_get(4)?),
+                    count(row.try_get(5)?),
+                ),
             })
         })
         .collect()

@@ -28,78 +28,7 @@ const ID_BATCH: usize = 1_000;
 const NOT_CURRENT: &str = "NOT EXISTS (SELECT 1 FROM clocking_state s
      WHERE s.id = change_log.clocking_id AND s.log_seq = change_log.seq)";
 
-/// What to purge: everything received before each cutoff (`None`: keep that kind).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Purge {
-    /// Webhook bodies of change-log entries received before this time (the entry stays).
-    pub raw_bodies_before: Option<DateTime<Utc>>,
-    /// Change-log entries received before this time.
-    pub change_log_before: Option<DateTime<Utc>>,
-    /// Dead letters received before this time.
-    pub dead_letters_before: Option<DateTime<Utc>>,
-    /// Count only; remove nothing.
-    pub dry_run: bool,
-}
-
-impl Purge {
-    /// Nothing to purge yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Purge webhook bodies received before `cutoff`.
-    #[must_use]
-    pub fn raw_bodies_before(mut self, cutoff: DateTime<Utc>) -> Self {
-        self.raw_bodies_before = Some(cutoff);
-        self
-    }
-
-    /// Remove change-log entries received before `cutoff`.
-    #[must_use]
-    pub fn change_log_before(mut self, cutoff: DateTime<Utc>) -> Self {
-        self.change_log_before = Some(cutoff);
-        self
-    }
-
-    /// Remove dead letters received before `cutoff`.
-    #[must_use]
-    pub fn dead_letters_before(mut self, cutoff: DateTime<Utc>) -> Self {
-        self.dead_letters_before = Some(cutoff);
-        self
-    }
-
-    /// Count only.
-    #[must_use]
-    pub fn dry_run(mut self, dry_run: bool) -> Self {
-        self.dry_run = dry_run;
-        self
-    }
-}
-
-/// What a purge removed (or, dry, would remove).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PurgeCounts {
-    /// Webhook bodies purged (their entries kept).
-    pub raw_bodies: u64,
-    /// Change-log entries removed.
-    pub change_log_entries: u64,
-    /// Dead letters removed.
-    pub dead_letters: u64,
-}
-
-/// What an erasure removed (or, dry, would remove).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ErasureCounts {
-    /// Clockings erased (each left as an erased tombstone: id and version only).
-    pub clockings: u64,
-    /// Change-log entries removed.
-    pub change_log_entries: u64,
-    /// Dead letters removed.
-    pub dead_letters: u64,
-}
+pub use protime_webhooks::sink::{ErasureCounts, Purge, PurgeCounts};
 
 /// A recorded erasure: when, and how many rows; never whose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -518,11 +447,11 @@ pub(crate) fn erasures(conn: &Connection) -> Result<Vec<ErasureRecord>, StoreErr
             completed_at: completed_at
                 .map(|text| parse_time("completed_at", &text))
                 .transpose()?,
-            counts: ErasureCounts {
-                clockings: u64::try_from(clockings).unwrap_or(0),
-                change_log_entries: u64::try_from(entries).unwrap_or(0),
-                dead_letters: u64::try_from(letters).unwrap_or(0),
-            },
+            counts: ErasureCounts::new(
+                u64::try_from(clockings).unwrap_or(0),
+                u64::try_from(entries).unwrap_or(0),
+                u64::try_from(letters).unwrap_or(0),
+            ),
         });
     }
     Ok(records)

@@ -28,6 +28,7 @@
 //! `conformance::run` in the backend's tests.
 
 mod memory;
+mod retention;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +40,7 @@ use protime_model::ordering::ApplyOutcome;
 use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId, ValidationErrors};
 
 pub use memory::{InMemorySink, InMemoryStats};
+pub use retention::{ErasureCounts, Purge, PurgeCounts};
 
 /// A boxed, `Send` future: what the sink traits return (object-safe, so that a receiver can
 /// hold an `Arc<dyn DeliverySink>`).
