@@ -59,13 +59,16 @@ configure() {
         # The crate's unit tests, its conformance suite and the killers; the ordering
         # proptest (300 generated histories, ~60 s, case count fixed in code) is left out
         # because the conformance suite and the killers decide the same comparisons.
-        files=(crates/protime-store-sqlite/src/{apply.rs,writer.rs,file_watch.rs,read.rs})
+        # retention.rs (purge and erasure) and the backend-neutral helpers it shares with the
+        # PostgreSQL store (protime-webhooks' sink/retention.rs) are judged by tests/retention.rs.
+        files=(crates/protime-store-sqlite/src/{apply.rs,writer.rs,file_watch.rs,read.rs,retention.rs}
+            crates/protime-webhooks/src/sink/retention.rs)
         test_args=(--test-package protime-store-sqlite)
-        cargo_test_args=(--lib --test conformance --test mutants_killers)
+        cargo_test_args=(--lib --test conformance --test mutants_killers --test retention)
         timeout=120
         ;;
     store-postgres)
-        files=(crates/protime-store-postgres/src/apply.rs)
+        files=(crates/protime-store-postgres/src/{apply.rs,retention.rs})
         test_args=(--test-package protime-store-postgres)
         timeout=180
         env_args=(

@@ -135,8 +135,9 @@ pub use config::PgStoreConfig;
 pub use error::StoreError;
 pub use lease::{LeaseHolder, OwnerLock};
 pub use notify::ChangeNotifications;
+pub use protime_webhooks::sink::RETENTION_BATCH;
 pub use read::{DeadLetter, StoreStats};
-pub use retention::{BATCH as RETENTION_BATCH, ErasureCounts, ErasureRecord, Purge, PurgeCounts};
+pub use retention::{ErasureCounts, ErasureRecord, Purge, PurgeCounts};
 pub use subscription::CurrentWebhook;
 
 use apply::{GroupError, Job, Outcome};

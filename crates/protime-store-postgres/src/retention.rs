@@ -1,7 +1,8 @@
 //! Retention (`purge`) and erasure (`forget_person`).
 //!
-//! Both work in short transactions of at most [`BATCH`] rows (a range of change-log or
-//! dead-letter ids), so no transaction holds locks for long. An erasure locks the state rows
+//! Both work in short transactions of at most
+//! [`RETENTION_BATCH`](protime_webhooks::sink::RETENTION_BATCH) rows (a window of change-log
+//! or dead-letter ids, [`retention_windows`]), so no transaction holds locks for long. An erasure locks the state rows
 //! of the ids it erases in ascending id order and takes the feed counter last, like every
 //! writer (see `apply.rs`): lock waits cannot form a cycle.
 //!
@@ -15,9 +16,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
 use crate::StoreError;
-
-/// Rows (a range of ids) handled per transaction.
-pub const BATCH: i64 = 10_000;
+use protime_webhooks::sink::{erasure_change, names_person, retention_windows};
 
 /// Clocking ids erased per transaction.
 const ID_BATCH: usize = 1_000;
@@ -82,9 +81,7 @@ pub(crate) async fn purge(
     let body_cutoff = purge.raw_bodies_before;
     if log_cutoff.is_some() || body_cutoff.is_some() {
         let last = max_id(&client, "change_log").await?;
-        let mut low = 0_i64;
-        while low < last {
-            let high = low.saturating_add(BATCH);
+        for (low, high) in retention_windows(last) {
             let tx = client.transaction().await?;
             if let Some(cutoff) = log_cutoff {
                 let n = if purge.dry_run {
@@ -119,14 +116,11 @@ pub(crate) async fn purge(
                 counts.raw_bodies += n;
             }
             tx.commit().await?;
-            low = high;
         }
     }
     if let Some(cutoff) = purge.dead_letters_before {
         let last = max_id(&client, "dead_letters").await?;
-        let mut low = 0_i64;
-        while low < last {
-            let high = low.saturating_add(BATCH);
+        for (low, high) in retention_windows(last) {
             let n = if purge.dry_run {
                 let sql = format!("SELECT count(*) FROM dead_letters WHERE {LETTER_CONDITION}");
                 count(
@@ -140,33 +134,9 @@ pub(crate) async fn purge(
                 client.execute(&sql, &[&low, &high, &cutoff]).await?
             };
             counts.dead_letters += n;
-            low = high;
         }
     }
     Ok(counts)
-}
-
-/// Whether a delivery body (or a change serialized in the delivery format) names `person`
-/// as `data.person.id`. Anything unreadable (a dead letter may hold any bytes) names nobody.
-pub(crate) fn names_person(body: &[u8], person: i64) -> bool {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    match value.pointer("/data/person/id") {
-        Some(serde_json::Value::Number(id)) => id.as_i64() == Some(person),
-        Some(serde_json::Value::String(id)) => id.trim() == person.to_string(),
-        _ => false,
-    }
-}
-
-/// The body of an erasure's feed entry: a Delete of `id` at `version`, in the delivery
-/// format (no personal data).
-fn erasure_change(id: i64, version: &str) -> String {
-    serde_json::json!({
-        "changeType": "Delete",
-        "data": { "changeVersion": version, "id": id },
-    })
-    .to_string()
 }
 
 /// The ids whose change-log entries (the current state's included) name `person`, and the
@@ -177,9 +147,7 @@ async fn find_person(
 ) -> Result<(BTreeSet<i64>, Vec<i64>), StoreError> {
     let mut ids = BTreeSet::new();
     let last = max_id(client, "change_log").await?;
-    let mut low = 0_i64;
-    while low < last {
-        let high = low.saturating_add(BATCH);
+    for (low, high) in retention_windows(last) {
         let rows = client
             .query(
                 "SELECT clocking_id, raw_body, change_json FROM change_log
@@ -197,13 +165,10 @@ async fn find_person(
                 ids.insert(id);
             }
         }
-        low = high;
     }
     let mut letters = Vec::new();
     let last = max_id(client, "dead_letters").await?;
-    let mut low = 0_i64;
-    while low < last {
-        let high = low.saturating_add(BATCH);
+    for (low, high) in retention_windows(last) {
         let rows = client
             .query(
                 "SELECT id, raw_body FROM dead_letters WHERE id > $1 AND id <= $2",
@@ -216,7 +181,6 @@ async fn find_person(
                 letters.push(row.try_get(0)?);
             }
         }
-        low = high;
     }
     Ok((ids, letters))
 }
@@ -331,9 +295,7 @@ pub(crate) async fn forget(
 
     // 2. Every other entry of those ids goes (not the erasure entries: they are current).
     let last = max_id(&client, "change_log").await?;
-    let mut low = 0_i64;
-    while low < last {
-        let high = low.saturating_add(BATCH);
+    for (low, high) in retention_windows(last) {
         let tx = client.transaction().await?;
         let sql = concat!(
             "DELETE FROM change_log l WHERE l.id > $1 AND l.id <= $2
@@ -348,7 +310,6 @@ pub(crate) async fn forget(
         .await?;
         tx.commit().await?;
         counts.change_log_entries += removed;
-        low = high;
     }
 
     // 3. The dead letters that name the person.

@@ -363,3 +363,82 @@ async fn purge_and_forget_run_beside_concurrent_writers() {
     store.close().await;
     database.cleanup().await;
 }
+
+/// A purge and an erasure cover the whole table, not only its first window of
+/// `RETENTION_BATCH` rows: entries past the first window are found, counted and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_and_forget_reach_past_the_first_window() {
+    use protime_store_postgres::RETENTION_BATCH;
+
+    let Some(database) = TestDatabase::create("retention_windows").await else {
+        return;
+    };
+    let store = PgStore::connect_with(database.config()).await.unwrap();
+    let old = days_ago(40);
+    let origin = |body: Vec<u8>| {
+        let mut origin = WebhookOrigin::new(Bytes::from(body), "k1");
+        origin.received_at = old;
+        origin
+    };
+    // Ids 1..=BATCH+1: superseded versions of clocking 1 (person 8); BATCH+2: clocking 2 of
+    // person 7, the only entry naming them; BATCH+3: clocking 1's current version. All old.
+    // Person 7 and one superseded entry lie past the first window.
+    let superseded = RETENTION_BATCH + 1;
+    let mut bodies: Vec<Vec<u8>> = (1..=superseded)
+        .map(|n| upsert(1, &format!("{n:06}"), 8))
+        .collect();
+    bodies.push(upsert(2, "000001", 7));
+    bodies.push(upsert(1, "999999", 8));
+    let batch = bodies
+        .into_iter()
+        .map(|body| Delivery::webhook(parse_delivery(&body).unwrap(), origin(body)))
+        .collect();
+    let receipts = store.record_batch(batch).await;
+    let expected = applied(ApplyOutcome::Applied);
+    assert!(receipts.iter().all(|r| r.as_ref().ok() == Some(&expected)));
+    // Dead letters: BATCH naming person 8, then one naming person 7 (as a string, as a dead
+    // letter may), past the first window of dead letters.
+    let errors =
+        parse_delivery(br#"{"changeType":"InsertOrUpdate","data":{"changeVersion":"A","id":0}}"#)
+            .unwrap_err();
+    let letters = (0..=RETENTION_BATCH)
+        .map(|n| {
+            let person = if n == RETENTION_BATCH { 7 } else { 8 };
+            let body = format!(r#"{{"data":{{"person":{{"id":"{person}"}}}}}}"#);
+            Delivery::DeadLetter {
+                errors: errors.clone(),
+                webhook: origin(body.into_bytes()),
+            }
+        })
+        .collect();
+    let receipts = store.record_batch(letters).await;
+    assert!(
+        receipts
+            .iter()
+            .all(|r| r.as_ref().ok() == Some(&Receipt::DeadLettered))
+    );
+
+    let dry = store.forget_person(7, true).await.unwrap();
+    assert_eq!(
+        (dry.clockings, dry.change_log_entries, dry.dead_letters),
+        (1, 1, 1)
+    );
+    assert_eq!(store.forget_person(7, false).await.unwrap(), dry);
+    let documents = every_stored_document(&database).await;
+    assert!(
+        !documents
+            .iter()
+            .any(|d| d.contains(r#""id":7"#) || d.contains(r#""id":"7""#))
+    );
+
+    let purge = Purge::new().change_log_before(days_ago(30));
+    let counted = store.purge(&purge.dry_run(true)).await.unwrap();
+    assert_eq!(
+        counted.change_log_entries,
+        u64::try_from(superseded).unwrap()
+    );
+    assert_eq!(store.purge(&purge).await.unwrap(), counted);
+    // Left: clocking 1's current entry and clocking 2's erasure entry.
+    assert_eq!(store.change_log_len().await.unwrap(), 2);
+    store.close().await;
+}

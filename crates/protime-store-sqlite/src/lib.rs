@@ -110,8 +110,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use error::StoreError;
+pub use protime_webhooks::sink::RETENTION_BATCH;
 pub use read::{DeadLetter, StoreStats};
-pub use retention::{BATCH as RETENTION_BATCH, ErasureCounts, ErasureRecord, Purge, PurgeCounts};
+pub use retention::{ErasureCounts, ErasureRecord, Purge, PurgeCounts};
 
 use apply::Prepared;
 use file_watch::FileWatch;

@@ -1,7 +1,8 @@
 //! Retention (`purge`) and erasure (`forget_person`).
 //!
 //! Reads (finding what to remove, dry-run counts) run on a read connection. Every write is
-//! a [`Step`]: one transaction of at most [`BATCH`] rows (a range of `seq` values) that the
+//! a [`Step`]: one transaction of at most [`RETENTION_BATCH`](protime_webhooks::sink::RETENTION_BATCH)
+//! rows (a window of `seq` values, [`retention_windows`]) that the
 //! writer thread runs on its own connection between two groups of deliveries — so a purge
 //! never contends with deliveries for SQLite's write lock, and deliveries queued meanwhile
 //! wait for one step at most.
@@ -18,9 +19,6 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use crate::StoreError;
 use crate::apply::rfc3339;
 
-/// Rows (a range of `seq` values) handled per transaction.
-pub const BATCH: i64 = 10_000;
-
 /// Ids handled per erasure transaction.
 const ID_BATCH: usize = 1_000;
 
@@ -29,6 +27,7 @@ const NOT_CURRENT: &str = "NOT EXISTS (SELECT 1 FROM clocking_state s
      WHERE s.id = change_log.clocking_id AND s.log_seq = change_log.seq)";
 
 pub use protime_webhooks::sink::{ErasureCounts, Purge, PurgeCounts};
+use protime_webhooks::sink::{erasure_change, names_person, retention_windows};
 
 /// A recorded erasure: when, and how many rows; never whose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +89,7 @@ pub(crate) fn purge(
     );
     if log_cutoff.is_some() || body_cutoff.is_some() {
         let last = max_seq(conn, "change_log")?;
-        let mut low = 0;
-        while low < last {
-            let high = low.saturating_add(BATCH);
+        for (low, high) in retention_windows(last) {
             if purge.dry_run {
                 let tx = conn.transaction()?;
                 if let Some(cutoff) = &log_cutoff {
@@ -134,15 +131,12 @@ pub(crate) fn purge(
                 counts.change_log_entries += entries;
                 counts.raw_bodies += bodies;
             }
-            low = high;
         }
     }
     if let Some(cutoff) = purge.dead_letters_before.map(rfc3339) {
         let last = max_seq(conn, "dead_letters")?;
         let condition = "seq > ?1 AND seq <= ?2 AND received_at < ?3";
-        let mut low = 0;
-        while low < last {
-            let high = low.saturating_add(BATCH);
+        for (low, high) in retention_windows(last) {
             counts.dead_letters += if purge.dry_run {
                 count_rows(
                     conn,
@@ -160,33 +154,9 @@ pub(crate) fn purge(
                 }))?
                 .0
             };
-            low = high;
         }
     }
     Ok(counts)
-}
-
-/// Whether a delivery body (or a change serialized in the delivery format) names `person`
-/// as `data.person.id`. Anything unreadable (a dead letter may hold any bytes) names nobody.
-pub(crate) fn names_person(body: &[u8], person: i64) -> bool {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    match value.pointer("/data/person/id") {
-        Some(serde_json::Value::Number(id)) => id.as_i64() == Some(person),
-        Some(serde_json::Value::String(id)) => id.trim() == person.to_string(),
-        _ => false,
-    }
-}
-
-/// The body of an erasure's feed entry: a Delete of `id` at `version`, in the delivery
-/// format (no personal data).
-pub(crate) fn erasure_change(id: i64, version: &str) -> String {
-    serde_json::json!({
-        "changeType": "Delete",
-        "data": { "changeVersion": version, "id": id },
-    })
-    .to_string()
 }
 
 /// The ids whose change-log entries (the current state's included) name `person`, and the
@@ -197,9 +167,7 @@ fn find_person(
 ) -> Result<(BTreeSet<i64>, Vec<i64>), StoreError> {
     let mut ids = BTreeSet::new();
     let last = max_seq(conn, "change_log")?;
-    let mut low = 0;
-    while low < last {
-        let high = low.saturating_add(BATCH);
+    for (low, high) in retention_windows(last) {
         let tx = conn.transaction()?;
         {
             let mut statement = tx.prepare(
@@ -221,13 +189,10 @@ fn find_person(
             }
         }
         tx.commit()?;
-        low = high;
     }
     let mut letters = Vec::new();
     let last = max_seq(conn, "dead_letters")?;
-    let mut low = 0;
-    while low < last {
-        let high = low.saturating_add(BATCH);
+    for (low, high) in retention_windows(last) {
         let tx = conn.transaction()?;
         {
             let mut statement =
@@ -246,7 +211,6 @@ fn find_person(
             }
         }
         tx.commit()?;
-        low = high;
     }
     Ok((ids, letters))
 }
@@ -274,9 +238,7 @@ pub(crate) fn forget(
             )?;
         }
         let last = max_seq(conn, "change_log")?;
-        let mut low = 0;
-        while low < last {
-            let high = low.saturating_add(BATCH);
+        for (low, high) in retention_windows(last) {
             let mut statement = conn.prepare_cached(
                 "SELECT clocking_id FROM change_log WHERE seq > ?1 AND seq <= ?2",
             )?;
@@ -286,7 +248,6 @@ pub(crate) fn forget(
                     counts.change_log_entries += 1;
                 }
             }
-            low = high;
         }
         counts.dead_letters = to_count(letters.len());
         return Ok(counts);
@@ -354,9 +315,7 @@ pub(crate) fn forget(
 
     // 2. Every other entry of those ids goes.
     let last = max_seq(conn, "change_log")?;
-    let mut low = 0;
-    while low < last {
-        let high = low.saturating_add(BATCH);
+    for (low, high) in retention_windows(last) {
         let ids = std::sync::Arc::clone(&ids);
         counts.change_log_entries += write(Box::new(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -382,7 +341,6 @@ pub(crate) fn forget(
             Ok((removed, 0))
         }))?
         .0;
-        low = high;
     }
 
     // 3. The dead letters that name the person.

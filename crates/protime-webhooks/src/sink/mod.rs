@@ -40,7 +40,10 @@ use protime_model::ordering::ApplyOutcome;
 use protime_model::{ChangeVersion, Clocking, ClockingChange, ClockingId, ValidationErrors};
 
 pub use memory::{InMemorySink, InMemoryStats};
-pub use retention::{ErasureCounts, Purge, PurgeCounts};
+pub use retention::{
+    ErasureCounts, Purge, PurgeCounts, RETENTION_BATCH, erasure_change, names_person,
+    retention_windows,
+};
 
 /// A boxed, `Send` future: what the sink traits return (object-safe, so that a receiver can
 /// hold an `Arc<dyn DeliverySink>`).
