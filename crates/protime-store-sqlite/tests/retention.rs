@@ -54,6 +54,13 @@ fn id(n: i64) -> ClockingId {
     ClockingId::new(n).unwrap()
 }
 
+fn version_of(store: &SqliteStore, n: i64) -> Option<String> {
+    store
+        .clocking_blocking(id(n))
+        .unwrap()
+        .map(|c| c.change_version.as_str().to_owned())
+}
+
 fn feed(store: &SqliteStore) -> Vec<(String, ClockingChange)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -153,15 +160,7 @@ fn a_stale_delivery_after_a_purge_is_still_stale() {
         record(&store, &upsert(1, "02", 7), Utc::now()),
         applied(ApplyOutcome::Duplicate)
     );
-    assert_eq!(
-        store
-            .clocking_blocking(id(1))
-            .unwrap()
-            .unwrap()
-            .change_version
-            .as_str(),
-        "02"
-    );
+    assert_eq!(version_of(&store, 1).as_deref(), Some("02"));
     store.close().unwrap();
 }
 
@@ -215,15 +214,7 @@ fn purge_by_age_keeps_what_is_recent_and_what_is_current() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].raw_body, b"{}");
     // Id 1's current entry is 39 days old and stays.
-    assert_eq!(
-        store
-            .clocking_blocking(id(1))
-            .unwrap()
-            .unwrap()
-            .change_version
-            .as_str(),
-        "02"
-    );
+    assert_eq!(version_of(&store, 1).as_deref(), Some("02"));
     store.close().unwrap();
 }
 
